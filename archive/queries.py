@@ -1,0 +1,66 @@
+"""Every SQL statement of the archiver: the hypertables it owns and its idempotent batch inserts."""
+
+from __future__ import annotations
+
+SCHEMA_STATEMENTS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS sensor_readings (
+        ts          timestamptz      NOT NULL,
+        sensor_id   text             NOT NULL,
+        kind        text             NOT NULL,
+        value       double precision NOT NULL,
+        unit        text             NOT NULL,
+        lat         double precision,
+        lon         double precision,
+        district    text,
+        PRIMARY KEY (sensor_id, ts)
+    )
+    """,
+    "SELECT create_hypertable('sensor_readings', by_range('ts', INTERVAL '1 day'), if_not_exists => TRUE)",
+    "CREATE INDEX IF NOT EXISTS sensor_readings_kind_ts ON sensor_readings (kind, ts DESC)",
+    "CREATE INDEX IF NOT EXISTS sensor_readings_district_ts ON sensor_readings (district, ts DESC)",
+    """
+    CREATE TABLE IF NOT EXISTS incidents (
+        ts           timestamptz      NOT NULL,
+        id           text             NOT NULL,
+        type         text             NOT NULL,
+        source       text             NOT NULL,
+        source_kind  text             NOT NULL,
+        rule         text             NOT NULL,
+        phase        text             NOT NULL,
+        severity     text             NOT NULL,
+        confidence   double precision NOT NULL,
+        zone         text,
+        lat          double precision,
+        lon          double precision,
+        district     text,
+        title        text             NOT NULL,
+        evidence     jsonb            NOT NULL,
+        detected_at  timestamptz      NOT NULL,
+        PRIMARY KEY (id, ts)
+    )
+    """,
+    "SELECT create_hypertable('incidents', by_range('ts', INTERVAL '7 days'), if_not_exists => TRUE)",
+    "CREATE INDEX IF NOT EXISTS incidents_type_ts ON incidents (type, ts DESC)",
+    "CREATE INDEX IF NOT EXISTS incidents_source_ts ON incidents (source, ts DESC)",
+    "CREATE INDEX IF NOT EXISTS incidents_district_ts ON incidents (district, ts DESC)",
+)
+
+READINGS_STAGE = """
+    CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE sensor_readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+COPY_READINGS = "COPY readings_stage (ts, sensor_id, kind, value, unit, lat, lon, district) FROM STDIN"
+MERGE_READINGS = """
+    INSERT INTO sensor_readings SELECT * FROM readings_stage ON CONFLICT (sensor_id, ts) DO NOTHING
+"""
+
+INCIDENTS_STAGE = """
+    CREATE TEMP TABLE IF NOT EXISTS incidents_stage (LIKE incidents INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+COPY_INCIDENTS = """
+    COPY incidents_stage (ts, id, type, source, source_kind, rule, phase, severity, confidence, zone,
+                          lat, lon, district, title, evidence, detected_at) FROM STDIN
+"""
+MERGE_INCIDENTS = "INSERT INTO incidents SELECT * FROM incidents_stage ON CONFLICT (id, ts) DO NOTHING"
+
+RETENTION_POLICY = "SELECT add_retention_policy(%s, drop_after => %s::interval, if_not_exists => TRUE)"

@@ -1,0 +1,206 @@
+"""The archiver: stores sensor readings and incidents in TimescaleDB hypertables.
+
+Consumes ``pantau.sensor-readings.v1`` and ``pantau.incidents.v1`` (consumer group
+``pantau.archiver``), copies each batch into a staging table with ``COPY`` and merges it with
+``ON CONFLICT DO NOTHING`` on the record's identity, so a batch delivered twice after a crash stores
+nothing twice. Offsets are committed only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+from kafka.structs import TopicPartition
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from archive import queries
+from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident
+from ingest.config import SensorConfig
+from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, SensorReading
+from pantau.config import format_validation_error, load_config_file, parse_section
+from pantau.db import connect, require_timescaledb
+from pantau.exceptions import DatabaseError
+from pantau.kafka import DeadLetterSink, ensure_topics, make_consumer, make_producer
+from pantau.settings import CommonSettings
+from pantau.topics import DLQ_TOPIC
+from pantau.worker import ConsumerLoop, install_signal_handlers
+
+log = logging.getLogger(__name__)
+STAGE = "archive"
+
+
+class Settings(CommonSettings):
+    """Settings of the archiver deployable."""
+
+    archive_group: str = Field("pantau.archiver", description="Kafka consumer group of the archiver")
+    readings_retention_days: int = Field(400, ge=1, description="Raw readings kept (licensed TimescaleDB only)")
+
+
+class ArchiveConfig(BaseModel):
+    """The parts of the configuration file the archiver reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sensors: list[SensorConfig] = Field(default_factory=list)
+
+
+def apply_schema(conn: psycopg.Connection, settings: Settings) -> None:
+    """Create the archiver's hypertables (idempotent) and its extras where the licensed build allows."""
+    license_name = require_timescaledb(conn)
+    with conn.transaction():
+        for statement in queries.SCHEMA_STATEMENTS:
+            conn.execute(statement)
+    if license_name == "timescale":
+        conn.execute(queries.RETENTION_POLICY, ("sensor_readings", f"{settings.readings_retention_days} days"))
+        log.info("TimescaleDB (timescale license): retention policy on sensor_readings set")
+    else:
+        log.info(
+            "TimescaleDB %s license: no background retention policies; the archiver keeps plain "
+            "hypertables (retention is enforced by a later scheduled job)",
+            license_name,
+        )
+
+
+class Archiver:
+    """Batch handler writing readings and incidents; idempotent on (sensor_id, ts) and (id, ts)."""
+
+    def __init__(
+        self, settings: Settings, config: ArchiveConfig, conn: psycopg.Connection, dead_letters: DeadLetterSink
+    ) -> None:
+        self.conn = conn
+        self.dead_letters = dead_letters
+        self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
+        self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
+        self.registry: dict[str, Location | None] = {s.id: s.location for s in config.sensors}
+        self.stored_readings = 0
+        self.stored_incidents = 0
+        conn.execute(queries.READINGS_STAGE)
+        conn.execute(queries.INCIDENTS_STAGE)
+        conn.commit()
+
+    def handle(self, records: Sequence[Any]) -> None:
+        readings: list[tuple[Any, ...]] = []
+        incidents: list[tuple[Any, ...]] = []
+        for rec in records:
+            try:
+                if rec.topic == self.readings_topic:
+                    readings.append(self._reading_row(SensorReading.model_validate_json(rec.value)))
+                elif rec.topic == self.incidents_topic:
+                    incidents.append(self._incident_row(Incident.model_validate_json(rec.value)))
+            except ValidationError as exc:
+                self.dead_letters.reject_record(rec, f"invalid record: {format_validation_error(exc)}")
+            except (TypeError, ValueError) as exc:
+                self.dead_letters.reject_record(rec, f"invalid record: {exc}")
+        if not readings and not incidents:
+            return
+        try:
+            with self.conn.cursor() as cur:
+                if readings:
+                    with cur.copy(queries.COPY_READINGS) as copy:
+                        for row in readings:
+                            copy.write_row(row)
+                    cur.execute(queries.MERGE_READINGS)
+                if incidents:
+                    with cur.copy(queries.COPY_INCIDENTS) as copy:
+                        for row in incidents:
+                            copy.write_row(row)
+                    cur.execute(queries.MERGE_INCIDENTS)
+            self.conn.commit()
+        except psycopg.Error as exc:
+            self._rollback()
+            raise DatabaseError(f"archiving a batch failed: {exc}") from exc
+        self.stored_readings += len(readings)
+        self.stored_incidents += len(incidents)
+
+    def _rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        except psycopg.Error:
+            log.warning("rollback failed; the connection will be replaced")
+
+    def _reading_row(self, r: SensorReading) -> tuple[Any, ...]:
+        loc = r.location or self.registry.get(r.sensor_id)
+        return (
+            r.ts,
+            r.sensor_id,
+            r.kind,
+            r.value,
+            r.unit,
+            loc.lat if loc else None,
+            loc.lon if loc else None,
+            loc.district if loc else None,
+        )
+
+    @staticmethod
+    def _incident_row(i: Incident) -> tuple[Any, ...]:
+        loc = i.location
+        return (
+            i.ts,
+            i.id,
+            i.type,
+            i.source,
+            i.source_kind,
+            i.rule,
+            i.phase.value,
+            i.severity.value,
+            i.confidence,
+            i.zone,
+            loc.lat if loc else None,
+            loc.lon if loc else None,
+            loc.district if loc else None,
+            i.title,
+            orjson.dumps(i.evidence).decode(),
+            i.detected_at,
+        )
+
+    def make_durable(self) -> None:
+        self.dead_letters.producer.flush(timeout=30)
+
+    def tick(self, now_s: float) -> None:
+        return None
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        return None
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        return None
+
+
+def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:
+    config = parse_section(ArchiveConfig, load_config_file(settings.config), str(settings.config or "<none>"))
+    conn = connect(settings, application_name="pantau-archiver")
+    apply_schema(conn, settings)
+    ensure_topics(settings, [READINGS_TOPIC, INCIDENTS_TOPIC, DLQ_TOPIC])
+    producer = make_producer(settings, client_id="pantau-archiver")
+    archiver = Archiver(settings, config, conn, DeadLetterSink(settings, producer, STAGE))
+    consumer = make_consumer(
+        settings, client_id="pantau-archiver", group_id=settings.group(settings.archive_group), max_poll_records=5000
+    )
+    loop = ConsumerLoop(
+        consumer,
+        archiver,
+        [settings.topic(TOPIC_SENSOR_READINGS), settings.topic(TOPIC_INCIDENTS)],
+        name="archiver",
+        commit_interval_s=0.2,
+        ready_file=settings.ready_file,
+    )
+    return loop, conn
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s archiver %(message)s")
+    loop, conn = build(settings)
+    install_signal_handlers(loop.stop)
+    try:
+        loop.run()
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()

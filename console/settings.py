@@ -1,0 +1,15 @@
+"""Settings of the console deployable."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pantau.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Where the console listens."""
+
+    console_host: str = Field("127.0.0.1", description="Address the console binds to")
+    console_port: int = Field(8000, description="Port of the console (web UI, REST, websocket)")
+    heartbeat_interval_s: float = Field(15.0, gt=0, description="Seconds between websocket heartbeats")

@@ -1,0 +1,79 @@
+"""Wire contract of incidents, owned by the detectors stage.
+
+Topic ``pantau.incidents.v1``, key: the source (camera or sensor id), value: one JSON incident.
+An incident's ``id`` is derived from what caused it (rule, source, triggering timestamp), so a
+detector that replays the same input after a crash emits the same id and every sink stays idempotent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from ingest.schemas import Location
+from pantau.topics import TopicSpec
+
+SCHEMA_VERSION = 1
+TOPIC_INCIDENTS = f"pantau.incidents.v{SCHEMA_VERSION}"
+INCIDENTS_TOPIC = TopicSpec(TOPIC_INCIDENTS, partitions=4)
+# Internal to the detectors: the sensor rules' per-sensor state, one partition per readings partition,
+# compacted so a worker that takes over a partition restores the state the last owner committed.
+TOPIC_DETECTOR_STATE = f"pantau.detector-state.v{SCHEMA_VERSION}"
+
+_INCIDENT_NAMESPACE = uuid.UUID("6f1c1d2e-8f0b-4d52-9b7e-2d1f3a0c9e11")
+
+
+class Severity(StrEnum):
+    """How bad an incident is; maps one-to-one onto alert priorities 1 (critical) to 4 (low)."""
+
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+    @property
+    def priority(self) -> int:
+        return _PRIORITY[self]
+
+
+_PRIORITY = {Severity.critical: 1, Severity.high: 2, Severity.medium: 3, Severity.low: 4}
+
+
+class Phase(StrEnum):
+    """Whether the condition started (``raised``) or ended (``cleared``)."""
+
+    raised = "raised"
+    cleared = "cleared"
+
+
+def incident_id(rule: str, source: str, phase: Phase, trigger_ts: AwareDatetime) -> str:
+    """A deterministic id: the same cause always gives the same id."""
+    return str(uuid.uuid5(_INCIDENT_NAMESPACE, f"{rule}|{source}|{phase.value}|{trigger_ts.isoformat()}"))
+
+
+class Incident(BaseModel):
+    """Something a detector or sensor rule saw that an operator may need to act on."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    schema_version: ClassVar[int] = SCHEMA_VERSION
+
+    id: str = Field(min_length=1, max_length=64)
+    type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. water_level_high, intrusion")
+    source: str = Field(min_length=1, max_length=128, description="camera or sensor id")
+    source_kind: Literal["sensor", "camera"]
+    rule: str = Field(min_length=1, max_length=128, description="name of the rule or detector that fired")
+    phase: Phase = Phase.raised
+    ts: AwareDatetime = Field(description="when the condition was observed (reading or frame time)")
+    detected_at: AwareDatetime = Field(description="when the detector emitted the incident")
+    severity: Severity
+    confidence: float = Field(1.0, ge=0, le=1)
+    zone: str | None = Field(None, max_length=128)
+    location: Location | None = None
+    title: str = Field(max_length=500)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    def key(self) -> bytes:
+        return self.source.encode()

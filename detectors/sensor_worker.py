@@ -1,0 +1,180 @@
+"""The sensor-rules worker: readings in, incidents out.
+
+Consumes ``pantau.sensor-readings.v1`` in consumer group ``pantau.detectors.sensor-rules``, runs the
+configured sensor rules, and produces incidents to ``pantau.incidents.v1``. Rule state (hysteresis,
+windows, last reading per sensor) is written to the compacted ``pantau.detector-state.v1`` topic,
+on the same partition number as the readings it came from, before offsets are committed; a worker
+that gets a partition (after a crash or a rebalance) restores that state first. Together with the
+engine ignoring readings it has already seen and incident ids derived from their cause, a replay
+after ``kill -9`` emits nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from kafka import KafkaProducer
+from kafka.structs import TopicPartition
+from pydantic import Field, ValidationError
+
+from detectors.config import DetectorsConfig
+from detectors.schemas import INCIDENTS_TOPIC, TOPIC_DETECTOR_STATE, TOPIC_INCIDENTS, Incident
+from detectors.sensor_rules.engine import SensorRuleEngine
+from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, SensorReading
+from pantau.config import format_validation_error, load_config_file, parse_section
+from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_consumer, make_producer, partition_for_key
+from pantau.settings import CommonSettings
+from pantau.timeutil import utcnow
+from pantau.topics import DLQ_TOPIC, TopicSpec
+from pantau.worker import ConsumerLoop, install_signal_handlers
+
+log = logging.getLogger(__name__)
+STAGE = "detectors.sensor-rules"
+
+
+class Settings(CommonSettings):
+    """Settings of the sensor-rules worker deployable."""
+
+    detectors_group: str = Field("pantau.detectors.sensor-rules", description="Kafka consumer group")
+    tick_interval_s: float = Field(1.0, gt=0, description="How often timers (silent sensors) are checked")
+
+
+def state_topic_spec(partitions: int) -> TopicSpec:
+    return TopicSpec(TOPIC_DETECTOR_STATE, partitions, {"cleanup.policy": "compact"})
+
+
+class SensorRulesWorker:
+    """Batch handler applying the sensor rules; see the module docstring for its guarantees."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: SensorRuleEngine,
+        producer: KafkaProducer,
+        dead_letters: DeadLetterSink,
+        partitions: int,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.producer = producer
+        self.dead_letters = dead_letters
+        self.partitions = partitions
+        self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
+        self.state_topic = settings.topic(TOPIC_DETECTOR_STATE)
+        self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
+        self.owned: set[int] = set()
+        self._next_tick_s = 0.0
+        self.emitted = 0
+
+    def handle(self, records: Sequence[Any]) -> None:
+        for rec in records:
+            try:
+                reading = SensorReading.model_validate_json(rec.value)
+            except ValidationError as exc:
+                self.dead_letters.reject_record(rec, f"invalid sensor reading: {format_validation_error(exc)}")
+                continue
+            self._emit(self.engine.process(reading))
+
+    def _emit(self, incidents: list[Incident]) -> None:
+        for incident in incidents:
+            self.producer.send(self.incidents_topic, key=incident.key(), value=dumps(incident))
+            self.emitted += 1
+
+    def tick(self, now_s: float) -> None:
+        if now_s < self._next_tick_s:
+            return
+        self._next_tick_s = now_s + self.settings.tick_interval_s
+        fired = self.engine.tick(utcnow())
+        self._emit([i for i in fired if self._owns(i.source)])
+
+    def _owns(self, sensor_id: str) -> bool:
+        return partition_for_key(sensor_id.encode(), self.partitions) in self.owned
+
+    def make_durable(self) -> None:
+        for sensor_id in self.engine.take_dirty():
+            state = self.engine.export_state(sensor_id)
+            value = orjson.dumps(state) if state is not None else None
+            self.producer.send(
+                self.state_topic,
+                key=sensor_id.encode(),
+                value=value,
+                partition=partition_for_key(sensor_id.encode(), self.partitions),
+            )
+        self.dead_letters.producer.flush(timeout=30)
+        self.producer.flush(timeout=30)
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        mine = {tp.partition for tp in partitions if tp.topic == self.readings_topic}
+        self.owned |= mine
+        restored = self._restore(mine)
+        log.info("%s: partitions %s assigned, state of %d sensors restored", STAGE, sorted(mine), restored)
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        gone = {tp.partition for tp in partitions if tp.topic == self.readings_topic}
+        self.owned -= gone
+        self.engine.forget(
+            {s for s in self.engine.sensor_ids() if partition_for_key(s.encode(), self.partitions) in gone}
+        )
+
+    def _restore(self, partitions: set[int]) -> int:
+        if not partitions:
+            return 0
+        consumer = make_consumer(self.settings, client_id="pantau-detectors-restore", group_id=None)
+        try:
+            tps = [TopicPartition(self.state_topic, p) for p in partitions]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            end = consumer.end_offsets(tps)
+            states: dict[str, dict[str, Any] | None] = {}
+            deadline = time.monotonic() + 60
+            while any(consumer.position(tp) < end[tp] for tp in tps):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"restoring detector state from {self.state_topic} took over 60 s")
+                for batch in consumer.poll(timeout_ms=200).values():
+                    for rec in batch:
+                        states[rec.key.decode()] = orjson.loads(rec.value) if rec.value is not None else None
+        finally:
+            consumer.close(autocommit=False)
+        for sensor_id, state in states.items():
+            if state is not None:
+                self.engine.import_state(sensor_id, state)
+        return len(states)
+
+
+def build(settings: Settings) -> ConsumerLoop:
+    source = str(settings.config or "<none>")
+    config = parse_section(DetectorsConfig, load_config_file(settings.config), source)
+    ensure_topics(settings, [READINGS_TOPIC, INCIDENTS_TOPIC, DLQ_TOPIC])
+    consumer = make_consumer(settings, client_id="pantau-detectors", group_id=settings.group(settings.detectors_group))
+    # The state topic mirrors the readings topic partition for partition, whatever count it was created with.
+    partitions = (
+        len(consumer.partitions_for_topic(settings.topic(TOPIC_SENSOR_READINGS)) or ()) or READINGS_TOPIC.partitions
+    )
+    ensure_topics(settings, [state_topic_spec(partitions)])
+    producer = make_producer(settings, client_id="pantau-detectors")
+    engine = SensorRuleEngine(config, clock=utcnow, started_at=utcnow())
+    worker = SensorRulesWorker(settings, engine, producer, DeadLetterSink(settings, producer, STAGE), partitions)
+    return ConsumerLoop(
+        consumer,
+        worker,
+        [settings.topic(TOPIC_SENSOR_READINGS)],
+        name="detectors",
+        commit_interval_s=0.25,
+        ready_file=settings.ready_file,
+    )
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s detectors %(message)s")
+    loop = build(settings)
+    install_signal_handlers(loop.stop)
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()

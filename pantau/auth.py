@@ -1,0 +1,58 @@
+"""Bearer tokens: HMAC-signed JWTs carrying the user (``sub``) and one role."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+import jwt
+from pydantic import BaseModel, ConfigDict
+
+from pantau.exceptions import AuthError
+
+_ALGORITHM = "HS256"
+_ISSUER = "pantau"
+
+
+class Role(StrEnum):
+    """What a token's holder may do."""
+
+    operator = "operator"
+    responder = "responder"
+    planner = "planner"
+    admin = "admin"
+    ingest = "ingest"
+
+
+class Principal(BaseModel):
+    """The verified holder of a token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    role: Role
+
+
+def issue_token(secret: str, role: Role, user: str | None = None, ttl_s: int = 12 * 3600) -> str:
+    """A signed token for ``user`` (default: the role's name) valid for ``ttl_s`` seconds."""
+    if ttl_s <= 0:
+        raise AuthError("ttl must be a positive number of seconds")
+    now = int(time.time())
+    claims = {"sub": user or role.value, "role": role.value, "iss": _ISSUER, "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    """The principal of a valid token; :class:`AuthError` with the reason otherwise."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[_ALGORITHM], issuer=_ISSUER, options={"require": ["sub", "exp", "role"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"invalid token: {exc}") from exc
+    try:
+        return Principal(user=str(claims["sub"]), role=Role(claims["role"]))
+    except ValueError as exc:
+        raise AuthError(f"invalid token: unknown role {claims.get('role')!r}") from exc

@@ -1,0 +1,220 @@
+"""The ``pantau`` command: the local stack, the services, tokens, simulators and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pantau.auth import Role, issue_token
+from pantau.exceptions import PantauError
+from pantau.settings import CommonSettings
+from pantau.stack import Stack, StackSettings
+from pantau.supervisor import SERVICES, Supervisor, local_token_secret
+
+SERVICE_MAINS: dict[str, str] = {
+    "ingest-api": "ingest.api.app",
+    "detectors": "detectors.sensor_worker",
+    "alerting": "alerting.service",
+    "archiver": "archive.service",
+    "console": "console.app",
+}
+DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "config" / "demo.yaml"
+
+
+def _stack() -> Stack:
+    return Stack(StackSettings())
+
+
+def _service_settings(stack: Stack) -> CommonSettings:
+    """Settings from the environment, with the local stack's connection settings where none are given."""
+    env = stack.env()
+    base = CommonSettings()
+    overrides = {}
+    if "kafka_bootstrap" not in base.model_fields_set:
+        overrides["kafka_bootstrap"] = env["PANTAU_KAFKA_BOOTSTRAP"]
+    if "database_url" not in base.model_fields_set:
+        overrides["database_url"] = env["PANTAU_DATABASE_URL"]
+    return base.model_copy(update=overrides)
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    stack = _stack()
+    if args.action == "up":
+        stack.up()
+    elif args.action == "down":
+        stack.down()
+        if args.wipe:
+            stack.kafka.wipe()
+            stack.postgres.wipe()
+    all_up = True
+    for state in stack.states():
+        print(f"{state.name}: {'up' if state.up else 'down'} ({state.detail})", file=sys.stderr)
+        all_up &= state.up
+    if args.action == "status":
+        for key, value in stack.env().items():
+            print(f"{key}={value}")
+        return 0 if all_up else 1
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    supervisor = Supervisor(_stack())
+    supervisor.up(args.config)
+    for key, value in supervisor.stack.env().items():
+        print(f"{key}={value}")
+    print("services ready: " + ", ".join(SERVICES), file=sys.stderr)
+    return 0
+
+
+def cmd_down(_args: argparse.Namespace) -> int:
+    Supervisor(_stack()).down()
+    return 0
+
+
+def cmd_status(_args: argparse.Namespace) -> int:
+    supervisor = Supervisor(_stack())
+    ok = True
+    for state in supervisor.stack.states():
+        print(f"{state.name}: {'up' if state.up else 'down'} ({state.detail})")
+        ok &= state.up
+    for svc in supervisor.states():
+        label = "ready" if svc.ready else ("starting" if svc.pid else "down")
+        print(f"{svc.name}: {label}" + (f" (pid {svc.pid})" if svc.pid else ""))
+        ok &= svc.ready
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    config = args.config or DEFAULT_DEMO_CONFIG
+    stack = _stack()
+    supervisor = Supervisor(stack)
+    supervisor.up(config)
+    token = issue_token(local_token_secret(stack.settings.home), Role.operator, "demo-operator", ttl_s=7 * 86400)
+    print(f"Pantau console: http://127.0.0.1:8000/?token={token}", flush=True)
+    print(
+        "Simulating the city's sensors; Ctrl-C stops the simulator (pantau down stops everything).",
+        file=sys.stderr,
+        flush=True,
+    )
+    from ingest.simulate import run_sensor_simulator
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_sensor_simulator(_service_settings(stack), speed=args.speed, duration_s=args.duration_s)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = CommonSettings()
+    secret = (
+        settings.token_secret.get_secret_value() if settings.token_secret else local_token_secret(StackSettings().home)
+    )
+    print(issue_token(secret, Role(args.role), args.user, ttl_s=args.ttl))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
+    # `pantau run` is a service's entry point: outside `pantau up` it falls back to the local secret.
+    os.environ.setdefault("PANTAU_TOKEN_SECRET", local_token_secret(StackSettings().home))
+    main: Callable[[], None] = importlib.import_module(SERVICE_MAINS[args.service]).main
+    main()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ingest.simulate import run_sensor_simulator
+
+    sent = run_sensor_simulator(_service_settings(_stack()), speed=args.speed, duration_s=args.duration_s)
+    print(f"sent {sent} readings", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pantau.bench import bench_sensors
+
+    report = bench_sensors(rate_per_s=args.rate, duration_s=args.duration_s, sensors=args.sensors)
+    print(report.render())
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from pantau.fullconfig import check_config
+
+    check_config(args.file)
+    print(f"{args.file}: valid", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pantau", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="the local Kafka broker and TimescaleDB")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--wipe", action="store_true", help="with down: delete the broker's and database's data")
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("up", help="start the stack and every service; returns when all are ready")
+    p.add_argument("--config", type=Path, default=None)
+    p.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the services and the stack").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="health of the stack and each service").set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="up with the demo config, plus the sensor simulator")
+    p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--duration-s", type=float, default=None)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("token", help="print a signed bearer token")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--user", default=None)
+    p.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("run", help="run one service in the foreground")
+    p.add_argument("service", choices=sorted(SERVICE_MAINS))
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("simulate", help="drive simulated inputs into the running pipeline")
+    p.add_argument("what", choices=["sensors"])
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--duration-s", type=float, default=None)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("bench", help="benchmarks against the running pipeline")
+    p.add_argument("what", choices=["sensors"])
+    p.add_argument("--rate", type=float, default=5000.0, help="readings per second to offer")
+    p.add_argument("--duration-s", type=float, default=30.0)
+    p.add_argument("--sensors", type=int, default=500)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("config", help="configuration tools")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_config_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code = args.func(args)
+    except PantauError as exc:
+        print(f"pantau: {exc}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

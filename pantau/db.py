@@ -1,0 +1,62 @@
+"""PostgreSQL/TimescaleDB connections for the services that own tables (archiver, alerting).
+
+Each owning stage keeps its DDL beside its code and applies it at start-up (idempotent). Every
+connection uses the configured schema as its ``search_path``, which lets tests run side by side
+in schemas of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+
+from pantau.exceptions import DatabaseError
+from pantau.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+def connect(
+    settings: CommonSettings, *, autocommit: bool = False, application_name: str = "pantau"
+) -> psycopg.Connection:
+    """A connection whose ``search_path`` is the configured schema (created if missing)."""
+    try:
+        conn = psycopg.connect(
+            settings.database_url, autocommit=True, application_name=application_name, connect_timeout=10
+        )
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot connect to the database: {exc}") from exc
+    try:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.db_schema)))
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(settings.db_schema)))
+    except psycopg.Error as exc:
+        conn.close()
+        raise DatabaseError(f"cannot use schema {settings.db_schema!r}: {exc}") from exc
+    conn.autocommit = autocommit
+    return conn
+
+
+def timescaledb_license(conn: psycopg.Connection) -> str | None:
+    """``apache`` or ``timescale`` when the extension is installed in this database; None otherwise."""
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    if row is None:
+        return None
+    license_row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    return str(license_row[0]) if license_row and license_row[0] else "apache"
+
+
+def require_timescaledb(conn: psycopg.Connection) -> str:
+    """The license of the TimescaleDB in use; :class:`DatabaseError` if it is missing."""
+    license_name = timescaledb_license(conn)
+    if license_name is None:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        except psycopg.Error as exc:
+            raise DatabaseError(
+                "the timescaledb extension is not installed in this database and cannot be created "
+                f"(is it in shared_preload_libraries?): {exc}"
+            ) from exc
+        license_name = timescaledb_license(conn) or "apache"
+    return license_name

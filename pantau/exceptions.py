@@ -1,0 +1,32 @@
+"""The root of every error Pantau raises on purpose.
+
+Each package has its own ``exceptions.py`` whose classes derive from :class:`PantauError`, so a
+caller can catch everything Pantau means to raise with one ``except`` and still tell the kinds apart.
+Third-party errors are wrapped at the boundary (``raise X(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class PantauError(Exception):
+    """Root of all Pantau errors."""
+
+
+class ConfigError(PantauError):
+    """The configuration file or a setting is invalid; the message says which key and why."""
+
+
+class AuthError(PantauError):
+    """A token is missing, malformed, expired, or lacks the role an action needs."""
+
+
+class KafkaError(PantauError):
+    """Talking to the Kafka broker failed (unreachable, topic creation refused, send failed)."""
+
+
+class DatabaseError(PantauError):
+    """Talking to PostgreSQL/TimescaleDB failed."""
+
+
+class StackError(PantauError):
+    """The local stack (Kafka broker, PostgreSQL) could not be installed, started or stopped."""

@@ -1,0 +1,17 @@
+"""Validation of a whole configuration file, section by section, by the models of the stages that own them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pantau.config import load_config_file, parse_section
+
+
+def check_config(path: Path) -> None:
+    """Raise :class:`~pantau.exceptions.ConfigError` naming the first invalid key, if any."""
+    from archive.service import ArchiveConfig
+    from detectors.config import DetectorsConfig
+
+    data = load_config_file(path)
+    for model in (DetectorsConfig, ArchiveConfig):
+        parse_section(model, data, str(path))

@@ -1,0 +1,171 @@
+"""The consume → process → make durable → commit loop every Pantau worker runs.
+
+At-least-once: offsets are committed only after the handler has made the work for them durable
+(rows committed in PostgreSQL, or records acknowledged by Kafka). If the work fails with a transient
+error (database down, broker unreachable) the consumer seeks back to the first record not yet
+durable and retries after a back-off; nothing is skipped and nothing is committed early.
+Handlers must be idempotent: after a crash the records since the last commit come again.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from pantau.exceptions import DatabaseError, KafkaError
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, KafkaError)
+
+
+class BatchHandler(Protocol):
+    """What a worker does with the records it consumes."""
+
+    def handle(self, records: Sequence[Any]) -> None:
+        """Process records (in partition order). May leave work pending until :meth:`make_durable`."""
+
+    def make_durable(self) -> None:
+        """Block until everything handled so far is durable; raise a transient error if it cannot be."""
+
+    def tick(self, now_s: float) -> None:
+        """Periodic work (timers) between polls."""
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        """Partitions were assigned (restore state for them)."""
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        """Partitions are going away (after their work was made durable and committed)."""
+
+
+class ConsumerLoop:
+    """Runs a :class:`BatchHandler` over a subscribed consumer until ``stop`` is set."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        handler: BatchHandler,
+        topics: Sequence[str],
+        *,
+        name: str,
+        commit_interval_s: float = 0.2,
+        ready_file: Path | None = None,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.consumer = consumer
+        self.handler = handler
+        self.topics = list(topics)
+        self.name = name
+        self.commit_interval_s = commit_interval_s
+        self.ready_file = ready_file
+        self.backoff_max_s = backoff_max_s
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self._pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
+        self._last_commit_s = time.monotonic()
+
+    # -- rebalance -----------------------------------------------------------------------------
+    def _listener(self) -> ConsumerRebalanceListener:
+        loop = self
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+            def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+                if revoked:
+                    try:
+                        loop._commit(force=True)
+                    except TRANSIENT_ERRORS as exc:
+                        log.warning(
+                            "%s: could not commit before revocation (records will be redelivered): %s", loop.name, exc
+                        )
+                    loop.handler.on_revoked(set(revoked))
+                    for tp in revoked:
+                        loop._pending.pop(tp, None)
+                        loop._first_uncommitted.pop(tp, None)
+
+            def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+                loop.handler.on_assigned(set(assigned))
+                loop._mark_ready()
+
+        return _Listener()
+
+    def _mark_ready(self) -> None:
+        if self.ready.is_set():
+            return
+        self.ready.set()
+        if self.ready_file is not None:
+            self.ready_file.parent.mkdir(parents=True, exist_ok=True)
+            self.ready_file.write_text("ready\n")
+        log.info("%s: ready (partitions assigned: %s)", self.name, sorted(map(str, self.consumer.assignment())))
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> None:
+        self.consumer.subscribe(self.topics, listener=self._listener())
+        backoff_s = 0.5
+        try:
+            while not self.stop.is_set():
+                batches = self.consumer.poll(timeout_ms=100)
+                records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]
+                for rec in records:
+                    self._first_uncommitted.setdefault(TopicPartition(rec.topic, rec.partition), rec.offset)
+                try:
+                    if records:
+                        self.handler.handle(records)
+                        for rec in records:
+                            self._pending[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+                    self.handler.tick(time.monotonic())
+                    self._commit(force=False)
+                    backoff_s = 0.5
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("%s: transient failure, retrying in %.1f s: %s", self.name, backoff_s, exc)
+                    self._rewind()
+                    self.stop.wait(backoff_s)
+                    backoff_s = min(backoff_s * 2, self.backoff_max_s)
+            self._commit(force=True)
+        finally:
+            self.consumer.close(autocommit=False)
+
+    def _rewind(self) -> None:
+        """Seek every partition back to its first record whose work may not be durable."""
+        assigned = self.consumer.assignment()
+        for tp, offset in self._first_uncommitted.items():
+            if tp in assigned:
+                self.consumer.seek(tp, offset)
+        self._pending.clear()
+        self._first_uncommitted.clear()
+
+    def _commit(self, *, force: bool) -> None:
+        if not self._pending:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_commit_s < self.commit_interval_s:
+            return
+        self.handler.make_durable()
+        offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._pending.items()}
+        try:
+            self.consumer.commit(offsets)
+        except Exception as exc:  # kafka-python raises several unrelated types for a failed commit
+            raise KafkaError(f"offset commit failed: {exc}") from exc
+        self._pending.clear()
+        self._first_uncommitted.clear()
+        self._last_commit_s = now
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT end the loop cleanly (work made durable, offsets committed)."""
+
+    def _handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)

@@ -1,0 +1,120 @@
+"""The spine end to end, through the real Kafka broker and TimescaleDB.
+
+A reading produced by a plain Kafka client (not Pantau's code) for a configured rule must reach an
+operator's websocket as an alert within a second and land as rows in TimescaleDB.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+from websockets.sync.client import connect as ws_connect
+
+from pantau.auth import Role
+from tests.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+RIVER_CONFIG = """
+timezone: Asia/Jakarta
+sensors:
+  - {id: wl-brantas-01, kind: water_level, location: {lat: -7.98, lon: 112.63, district: Klojen}, interval_s: 60}
+sensor_rules:
+  - {name: river-flood, kind: water_level, above: 2.5, for_s: 0, severity: critical}
+"""
+
+
+def raw_producer(pipeline: Pipeline) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all", linger_ms=0)
+
+
+def reading(value: float, ts: datetime, sensor_id: str = "wl-brantas-01") -> bytes:
+    return json.dumps(
+        {
+            "sensor_id": sensor_id,
+            "kind": "water_level",
+            "value": value,
+            "unit": "m",
+            "ts": ts.isoformat(),
+            "ignored_extra": "ok",
+        }
+    ).encode()
+
+
+def ws_url(pipeline: Pipeline, token: str) -> str:
+    return f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts?token={token}"
+
+
+def recv_json(ws: Any, timeout_s: float) -> dict[str, Any]:
+    while True:
+        msg = json.loads(ws.recv(timeout=timeout_s))
+        if msg["type"] != "heartbeat":
+            return msg  # type: ignore[no-any-return]
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_reading_from_outside_client_becomes_alert_on_websocket_and_rows(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(RIVER_CONFIG)
+    producer = raw_producer(pipeline)
+    topic = pipeline.topic("pantau.sensor-readings.v1")
+    now = datetime.now(UTC)
+    with ws_connect(ws_url(pipeline, pipeline.token(Role.operator, "ani")), open_timeout=10) as ws:
+        snapshot = recv_json(ws, 10)
+        assert snapshot == {"type": "snapshot", "alerts": []}
+
+        producer.send(topic, key=b"wl-brantas-01", value=reading(1.2, now - timedelta(seconds=2))).get(10)
+        sent_at = time.monotonic()
+        producer.send(topic, key=b"wl-brantas-01", value=reading(2.71, now)).get(10)
+        msg = recv_json(ws, 5)
+        latency_s = time.monotonic() - sent_at
+        assert msg["type"] == "alert"
+        alert = msg["alert"]
+        assert latency_s < 1.0, f"alert took {latency_s:.3f} s"
+        assert alert["status"] == "new"
+        assert alert["priority"] == 1
+        assert alert["source"] == "wl-brantas-01"
+        assert alert["type"] == "water_level_high"
+        assert alert["count"] == 1 and alert["version"] == 1
+        assert alert["location"]["district"] == "Klojen"  # taken from the sensor registry
+
+        # A second reading above the threshold after clearing repeats onto the same open alert.
+        producer.send(topic, key=b"wl-brantas-01", value=reading(2.0, now + timedelta(seconds=1))).get(10)
+        producer.send(topic, key=b"wl-brantas-01", value=reading(2.9, now + timedelta(seconds=2))).get(10)
+        changes = [recv_json(ws, 5)["alert"], recv_json(ws, 5)["alert"]]
+        assert {c["id"] for c in changes} == {alert["id"]}
+        final = max(changes, key=lambda c: c["version"])
+        assert final["count"] == 2 and final["condition_active"] is True
+
+    wait_for(lambda: pipeline.count("sensor_readings") == 4, 10, "4 readings stored")
+    wait_for(lambda: pipeline.count("incidents") == 3, 10, "3 incidents stored (raised, cleared, raised)")
+    assert pipeline.count("alerts") == 1
+    assert pipeline.count("alerts", "status = 'new' AND count = 2") == 1
+    assert pipeline.count("alert_history") == 3  # opened, cleared, repeated
+    assert pipeline.count("sensor_readings", "district = 'Klojen'") == 4
+
+
+def test_websocket_refuses_missing_bad_and_unauthorised_tokens(pipeline_factory: Callable[..., Pipeline]) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    pipeline = pipeline_factory(RIVER_CONFIG, services=("console",))
+    base = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts"
+    cases = [(base, 401), (base + "?token=garbage", 401), (ws_url(pipeline, pipeline.token(Role.planner)), 403)]
+    for url, expected in cases:
+        with pytest.raises(InvalidStatus) as err:
+            ws_connect(url, open_timeout=10)
+        assert err.value.response.status_code == expected, url

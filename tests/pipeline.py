@@ -1,0 +1,111 @@
+"""A running set of Pantau services for integration tests (see ``pipeline_factory`` in conftest)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pantau.auth import Role, issue_token
+from pantau.settings import CommonSettings
+from pantau.stack import Stack
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Pipeline:
+    """A running set of Pantau services on their own prefix, schema and ports."""
+
+    stack: Stack
+    workdir: Path
+    env: dict[str, str]
+    prefix: str
+    schema: str
+    secret: str
+    console_port: int
+    ingest_port: int
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> CommonSettings:
+        return CommonSettings(
+            kafka_bootstrap=self.env["PANTAU_KAFKA_BOOTSTRAP"],
+            database_url=self.env["PANTAU_DATABASE_URL"],
+            topic_prefix=self.prefix,
+            db_schema=self.schema,
+        )
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def token(self, role: Role, user: str | None = None) -> str:
+        return issue_token(self.secret, role, user)
+
+    def ready_file(self, name: str) -> Path:
+        return self.workdir / f"{name}.ready"
+
+    def log_file(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def start(self, name: str, timeout_s: float = 60.0) -> None:
+        self.ready_file(name).unlink(missing_ok=True)
+        env = dict(self.env, PANTAU_READY_FILE=str(self.ready_file(name)))
+        with self.log_file(name).open("ab") as out:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "pantau.cli", "run", name],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while not self.ready_file(name).exists():
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited ({self.procs[name].returncode}):\n{self.log_tail(name)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready after {timeout_s} s:\n{self.log_tail(name)}")
+            time.sleep(0.1)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_file(name).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def db(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.env["PANTAU_DATABASE_URL"], autocommit=True)
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)))
+        return conn
+
+    def count(self, table: str, where: str = "TRUE", params: tuple[Any, ...] = ()) -> int:
+        with self.db() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE ").format(sql.Identifier(table)) + sql.SQL(where),
+                params,
+            ).fetchone()
+        return int(row[0]) if row else 0
