@@ -85,7 +85,12 @@ class Pipeline:
         proc = self.procs.pop(name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            raise RuntimeError(f"{name} ignored signal {sig} for 20 s:\n{self.log_tail(name)}") from None
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         try:
