@@ -163,7 +163,7 @@ def build(settings: Settings) -> ConsumerLoop:
         worker,
         [settings.topic(TOPIC_SENSOR_READINGS)],
         name="detectors",
-        commit_interval_s=0.25,
+        commit_interval_s=1.0,
         ready_file=settings.ready_file,
     )
 

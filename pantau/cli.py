@@ -151,6 +151,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from pantau.schemas import write_schemas
+
+    for path in write_schemas(args.out):
+        print(path, file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pantau", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -195,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration-s", type=float, default=30.0)
     p.add_argument("--sensors", type=int, default=500)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("schemas", help="write the JSON schemas of the topics' messages")
+    p.add_argument("--out", type=Path, default=Path("docs/schemas"))
+    p.set_defaults(func=cmd_schemas)
 
     p = sub.add_parser("config", help="configuration tools")
     p.add_argument("action", choices=["check"])

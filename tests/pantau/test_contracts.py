@@ -1,0 +1,108 @@
+"""The wire contracts: JSON schemas in docs/ match the models; readings, tokens and config validate as documented."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from alerting.book import AlertBook
+from detectors.schemas import Incident, Phase, Severity, incident_id
+from ingest.schemas import SensorReading
+from pantau.auth import Role, issue_token, verify_token
+from pantau.config import parse_config_text, parse_section
+from pantau.exceptions import AuthError, ConfigError
+from pantau.schemas import render_schemas
+
+pytestmark = pytest.mark.unit
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+
+
+def test_committed_json_schemas_match_the_models() -> None:
+    for name, text in render_schemas().items():
+        assert (DOCS / name).read_text(encoding="utf-8") == text, f"run `pantau schemas` to refresh {name}"
+
+
+def test_reading_ignores_extra_fields_normalises_units_and_rejects_bad_values() -> None:
+    r = SensorReading.model_validate(
+        {
+            "sensor_id": "pm-1",
+            "kind": "pm25",
+            "value": 40,
+            "unit": "ug/m3",
+            "ts": "2026-11-27T10:00:00+07:00",
+            "firmware": "x",
+        }
+    )
+    assert r.unit == "µg/m³" and r.ts.utcoffset() is not None
+    for bad in (
+        {"ts": "2026-11-27T10:00:00"},
+        {"unit": "cm", "kind": "water_level"},
+        {"value": float("nan")},
+        {"kind": "smoke", "unit": "ratio", "value": 1.5},
+        {"sensor_id": ""},
+    ):
+        with pytest.raises(ValidationError):
+            SensorReading.model_validate(
+                {
+                    "sensor_id": "pm-1",
+                    "kind": "pm25",
+                    "value": 40,
+                    "unit": "µg/m³",
+                    "ts": "2026-11-27T10:00:00+07:00",
+                    **bad,
+                }
+            )
+
+
+def test_tokens_carry_user_and_role_and_reject_tampering() -> None:
+    token = issue_token("s3cret", Role.operator, "ani", ttl_s=60)
+    principal = verify_token("s3cret", token)
+    assert (principal.user, principal.role) == ("ani", Role.operator)
+    assert verify_token("s3cret", issue_token("s3cret", Role.ingest)).user == "ingest"
+    with pytest.raises(AuthError):
+        verify_token("other", token)
+    with pytest.raises(AuthError):
+        issue_token("s3cret", Role.admin, ttl_s=0)
+
+
+def test_config_unknown_section_and_unknown_key_are_named() -> None:
+    from detectors.config import DetectorsConfig
+
+    with pytest.raises(ConfigError, match=r"unknown section.*camerass"):
+        parse_config_text("camerass: []\n")
+    data = parse_config_text("sensor_rules:\n  - {name: r, kind: water_level, abov: 2.5}\n")
+    with pytest.raises(ConfigError, match="abov"):
+        parse_section(DetectorsConfig, data)
+
+
+def _incident(phase: Phase, ts: datetime, severity: Severity = Severity.high) -> Incident:
+    return Incident(
+        id=incident_id("r", "wl-1", phase, ts),
+        type="water_level_high",
+        source="wl-1",
+        source_kind="sensor",
+        rule="r",
+        phase=phase,
+        ts=ts,
+        detected_at=ts,
+        severity=severity,
+        title="t",
+    )
+
+
+def test_alert_book_counts_repeats_on_one_open_alert_and_escalates_priority() -> None:
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    book = AlertBook(clock=lambda: now)
+    first = book.apply(_incident(Phase.raised, now))
+    assert first is not None and (first.version, first.count, first.priority) == (1, 1, 2)
+    cleared = book.apply(_incident(Phase.cleared, now.replace(second=1)))
+    assert cleared is not None and not cleared.condition_active and cleared.id == first.id
+    again = book.apply(_incident(Phase.raised, now.replace(second=2), Severity.critical))
+    assert again is not None and again.id == first.id
+    assert (again.version, again.count, again.priority, again.condition_active) == (3, 2, 1, True)
+    assert again.priority_reason.startswith("P1: critical") and "repeated 2 times" in again.priority_reason
+    assert book.apply(_incident(Phase.cleared, now.replace(second=3))) is not None
+    assert book.apply(_incident(Phase.cleared, now.replace(second=4))) is None  # already cleared
