@@ -100,6 +100,8 @@ class AlertingWorker:
 
     def _apply(self, incidents: list[Incident]) -> dict[str, Alert]:
         changed: dict[str, Alert] = {}
+        links: list[tuple[str, str | None]] = []
+        history: list[tuple[object, ...]] = []
         with self.conn.cursor() as cur:
             seen = {row[0] for row in cur.execute(queries.SEEN_INCIDENTS, ([i.id for i in incidents],))}
             for incident in incidents:
@@ -107,18 +109,20 @@ class AlertingWorker:
                     continue
                 seen.add(incident.id)
                 alert = self.book.apply(incident)
-                cur.execute(queries.LINK_INCIDENT, (incident.id, alert.id if alert else None))
+                links.append((incident.id, alert.id if alert else None))
                 if alert is None:
                     continue
-                doc = alert.model_dump(mode="json")
-                cur.execute(
-                    queries.INSERT_HISTORY,
-                    (alert.id, alert.version, alert.change, SYSTEM_ACTOR, alert.updated_at, Jsonb(doc)),
-                )
+                doc = Jsonb(alert.model_dump(mode="json"))
+                history.append((alert.id, alert.version, alert.change, SYSTEM_ACTOR, alert.updated_at, doc))
                 changed[alert.id] = alert
-            for alert in changed.values():
-                cur.execute(queries.UPSERT_ALERT, _alert_row(alert))
-                cur.execute(queries.UPSERT_OUTBOX, (alert.id, alert.version))
+            # executemany pipelines the statements: one round trip per batch, not one per row.
+            if links:
+                cur.executemany(queries.LINK_INCIDENT, links)
+            if history:
+                cur.executemany(queries.INSERT_HISTORY, history)
+            if changed:
+                cur.executemany(queries.UPSERT_ALERT, [_alert_row(a) for a in changed.values()])
+                cur.executemany(queries.UPSERT_OUTBOX, [(a.id, a.version) for a in changed.values()])
         self.conn.commit()
         for alert in changed.values():
             if not alert.is_open:
