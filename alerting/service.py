@@ -193,7 +193,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:
         worker,
         [settings.topic(TOPIC_INCIDENTS)],
         name="alerting",
-        commit_interval_s=0.2,
+        commit_interval_s=1.0,
         ready_file=settings.ready_file,
     )
     return loop, conn

@@ -24,7 +24,7 @@ from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, Sens
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.db import connect, require_timescaledb
 from pantau.exceptions import DatabaseError
-from pantau.kafka import DeadLetterSink, ensure_topics, make_consumer, make_producer
+from pantau.kafka import HIGH_VOLUME_FETCH, DeadLetterSink, ensure_topics, make_consumer, make_producer
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, install_signal_handlers
@@ -178,14 +178,18 @@ def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:
     producer = make_producer(settings, client_id="pantau-archiver")
     archiver = Archiver(settings, config, conn, DeadLetterSink(settings, producer, STAGE))
     consumer = make_consumer(
-        settings, client_id="pantau-archiver", group_id=settings.group(settings.archive_group), max_poll_records=5000
+        settings,
+        client_id="pantau-archiver",
+        group_id=settings.group(settings.archive_group),
+        **HIGH_VOLUME_FETCH,
+        max_poll_records=5000,
     )
     loop = ConsumerLoop(
         consumer,
         archiver,
         [settings.topic(TOPIC_SENSOR_READINGS), settings.topic(TOPIC_INCIDENTS)],
         name="archiver",
-        commit_interval_s=0.2,
+        commit_interval_s=1.0,
         ready_file=settings.ready_file,
     )
     return loop, conn

@@ -83,7 +83,7 @@ def _config(sensors: int) -> str:
 
 
 def bench_sensors(
-    rate_per_s: float = 5000.0, duration_s: float = 30.0, sensors: int = 500, trigger_every: int = 50
+    rate_per_s: float = 5000.0, duration_s: float = 30.0, sensors: int = 500, trigger_every: int = 200
 ) -> BenchReport:
     stack = Stack(StackSettings())
     tag = uuid.uuid4().hex[:8]
@@ -191,7 +191,7 @@ def _drive(
             time.sleep(0.05)
     stored_s = time.perf_counter() - start
     with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
-        detected = dict(
+        detected: dict[str, float] = dict(
             conn.execute(
                 sql.SQL("SELECT id, extract(epoch FROM detected_at) FROM {}.incidents WHERE phase = 'raised'").format(
                     sql.Identifier(schema)

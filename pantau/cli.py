@@ -138,7 +138,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pantau.bench import bench_sensors
 
-    report = bench_sensors(rate_per_s=args.rate, duration_s=args.duration_s, sensors=args.sensors)
+    report = bench_sensors(
+        rate_per_s=args.rate, duration_s=args.duration_s, sensors=args.sensors, trigger_every=args.trigger_every
+    )
     print(report.render())
     return 0
 
@@ -202,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=5000.0, help="readings per second to offer")
     p.add_argument("--duration-s", type=float, default=30.0)
     p.add_argument("--sensors", type=int, default=500)
+    p.add_argument(
+        "--trigger-every",
+        type=int,
+        default=200,
+        help="one reading in N per sensor raises an alert (the next clears it)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("schemas", help="write the JSON schemas of the topics' messages")
