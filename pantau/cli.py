@@ -63,7 +63,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    supervisor = Supervisor(_stack())
+    supervisor = Supervisor(_stack(), instance=args.instance)
     supervisor.up(args.config)
     for key, value in supervisor.stack.env().items():
         print(f"{key}={value}")
@@ -71,13 +71,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_down(_args: argparse.Namespace) -> int:
-    Supervisor(_stack()).down()
+def cmd_down(args: argparse.Namespace) -> int:
+    supervisor = Supervisor(_stack(), instance=args.instance)
+    if args.instance == "main":
+        supervisor.down()
+    else:  # another instance shares the stack with the main one: stop only its services
+        supervisor.stop_services()
     return 0
 
 
-def cmd_status(_args: argparse.Namespace) -> int:
-    supervisor = Supervisor(_stack())
+def cmd_status(args: argparse.Namespace) -> int:
+    supervisor = Supervisor(_stack(), instance=args.instance)
     ok = True
     for state in supervisor.stack.states():
         print(f"{state.name}: {'up' if state.up else 'down'} ({state.detail})")
@@ -110,9 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     settings = CommonSettings()
-    secret = (
-        settings.token_secret.get_secret_value() if settings.token_secret else local_token_secret(StackSettings().home)
-    )
+    secret = settings.require_token_secret() if settings.token_secret else local_token_secret(StackSettings().home)
     print(issue_token(secret, Role(args.role), args.user, ttl_s=args.ttl))
     return 0
 
@@ -171,11 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wipe", action="store_true", help="with down: delete the broker's and database's data")
     p.set_defaults(func=cmd_stack)
 
+    instance_help = "a second set of services on the same stack (own pid/log files); default: main"
     p = sub.add_parser("up", help="start the stack and every service; returns when all are ready")
     p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--instance", default="main", help=instance_help)
     p.set_defaults(func=cmd_up)
-    sub.add_parser("down", help="stop the services and the stack").set_defaults(func=cmd_down)
-    sub.add_parser("status", help="health of the stack and each service").set_defaults(func=cmd_status)
+    p = sub.add_parser("down", help="stop the services and the stack")
+    p.add_argument("--instance", default="main", help=instance_help)
+    p.set_defaults(func=cmd_down)
+    p = sub.add_parser("status", help="health of the stack and each service")
+    p.add_argument("--instance", default="main", help=instance_help)
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("demo", help="up with the demo config, plus the sensor simulator")
     p.add_argument("--config", type=Path, default=None)

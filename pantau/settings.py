@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATABASE_URL = "postgresql://pantau@127.0.0.1:5433/pantau"
+MIN_TOKEN_SECRET_CHARS = 32  # HS256 wants a key of at least 256 bits
 
 
 class CommonSettings(BaseSettings):
@@ -45,4 +46,7 @@ class CommonSettings(BaseSettings):
 
         if self.token_secret is None or not self.token_secret.get_secret_value():
             raise ConfigError("PANTAU_TOKEN_SECRET is not set: tokens cannot be signed or checked")
-        return self.token_secret.get_secret_value()
+        secret = self.token_secret.get_secret_value()
+        if len(secret) < MIN_TOKEN_SECRET_CHARS:
+            raise ConfigError(f"PANTAU_TOKEN_SECRET is too short: use at least {MIN_TOKEN_SECRET_CHARS} characters")
+        return secret
