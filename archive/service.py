@@ -9,6 +9,7 @@ nothing twice. Offsets are committed only after the transaction commits.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,8 @@ class Settings(CommonSettings):
     """Settings of the archiver deployable."""
 
     archive_group: str = Field("pantau.archiver", description="Kafka consumer group of the archiver")
+    archive_batch_rows: int = Field(20_000, ge=1, description="Rows buffered before a write")
+    archive_batch_age_s: float = Field(0.5, gt=0, description="Longest a row waits in the buffer")
     readings_retention_days: int = Field(400, ge=1, description="Raw readings kept (licensed TimescaleDB only)")
 
 
@@ -76,6 +79,13 @@ class Archiver:
         self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
         self.registry: dict[str, Location | None] = {s.id: s.location for s in config.sensors}
+        # Rows are buffered for up to max_batch_age_s: a few large transactions cost the database far
+        # less than one per poll, and storage is not on the alert path.
+        self.max_batch = settings.archive_batch_rows
+        self.max_batch_age_s = settings.archive_batch_age_s
+        self._readings: list[tuple[Any, ...]] = []
+        self._incidents: list[tuple[Any, ...]] = []
+        self._batch_started_s = 0.0
         self.stored_readings = 0
         self.stored_incidents = 0
         conn.execute(queries.READINGS_STAGE)
@@ -83,18 +93,26 @@ class Archiver:
         conn.commit()
 
     def handle(self, records: Sequence[Any]) -> None:
-        readings: list[tuple[Any, ...]] = []
-        incidents: list[tuple[Any, ...]] = []
+        if not self._readings and not self._incidents:
+            self._batch_started_s = time.monotonic()
         for rec in records:
             try:
                 if rec.topic == self.readings_topic:
-                    readings.append(self._reading_row(SensorReading.model_validate_json(rec.value)))
+                    self._readings.append(self._reading_row(SensorReading.model_validate_json(rec.value)))
                 elif rec.topic == self.incidents_topic:
-                    incidents.append(self._incident_row(Incident.model_validate_json(rec.value)))
+                    self._incidents.append(self._incident_row(Incident.model_validate_json(rec.value)))
             except ValidationError as exc:
                 self.dead_letters.reject_record(rec, f"invalid record: {format_validation_error(exc)}")
             except (TypeError, ValueError) as exc:
                 self.dead_letters.reject_record(rec, f"invalid record: {exc}")
+        if len(self._readings) + len(self._incidents) >= self.max_batch:
+            self._write()
+
+    def _write(self) -> None:
+        """One transaction for everything buffered: COPY into staging, merge on identity."""
+        readings, incidents = self._readings, self._incidents
+        # Cleared first: if the write fails, the loop seeks back and the records come again.
+        self._readings, self._incidents = [], []
         if not readings and not incidents:
             return
         try:
@@ -158,15 +176,17 @@ class Archiver:
         )
 
     def make_durable(self) -> None:
+        self._write()
         self.dead_letters.producer.flush(timeout=30)
 
     def tick(self, now_s: float) -> None:
+        if (self._readings or self._incidents) and now_s - self._batch_started_s >= self.max_batch_age_s:
+            self._write()
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
         return None
 
     def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        return None
-
-    def on_revoked(self, partitions: set[TopicPartition]) -> None:
         return None
 
 
