@@ -51,6 +51,9 @@ class Settings(CommonSettings):
 
     detectors_group: str = Field("pantau.detectors.sensor-rules", description="Kafka consumer group")
     tick_interval_s: float = Field(1.0, gt=0, description="How often timers (silent sensors) are checked")
+    silent_check_max_lag_s: float = Field(
+        10.0, gt=0, description="Silent-sensor timers pause while the worker is further behind than this"
+    )
 
 
 STATE_BUCKETS = 4  # state records per partition; each holds the full state of its sensors
@@ -83,10 +86,13 @@ class SensorRulesWorker:
         self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
         self.owned: set[int] = set()
         self._next_tick_s = 0.0
+        self._lag_s = 0.0  # how far behind the newest record handled was when it arrived
         self._members: dict[tuple[int, int], set[str]] = {}  # which sensors each state record holds
         self.emitted = 0
 
     def handle(self, records: Sequence[Any]) -> None:
+        if records:
+            self._lag_s = time.time() - records[-1].timestamp / 1000
         for rec in records:
             try:
                 reading = SensorReading.model_validate_json(rec.value)
@@ -104,6 +110,10 @@ class SensorRulesWorker:
         if now_s < self._next_tick_s:
             return
         self._next_tick_s = now_s + self.settings.tick_interval_s
+        if self._lag_s > self.settings.silent_check_max_lag_s:
+            # Still working through a backlog: sensors whose readings wait in it would look silent.
+            self._lag_s = 0.0  # re-measured by the next batch; an idle poll means we caught up
+            return
         fired = self.engine.tick(utcnow())
         self._emit([i for i in fired if self._owns(i.source)])
 

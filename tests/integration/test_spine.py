@@ -124,3 +124,30 @@ def test_websocket_refuses_missing_bad_and_unauthorised_tokens(pipeline_factory:
         with pytest.raises(InvalidStatus) as err:
             ws_connect(url, open_timeout=10)
         assert err.value.response.status_code == expected, url
+
+
+def test_silent_sensor_is_raised_by_the_timer_and_cleared_by_its_next_reading(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    config = """
+sensors:
+  - {id: rg-sukun-01, kind: rainfall, location: {lat: -8.0, lon: 112.61, district: Sukun}, interval_s: 1}
+sensor_rules:
+  - {name: gauge-silent, type: silent, kind: rainfall, after_s: 2, severity: medium}
+"""
+    pipeline = pipeline_factory(config, services=("archiver", "alerting", "detectors"))
+    producer = raw_producer(pipeline)
+    topic = pipeline.topic("pantau.sensor-readings.v1")
+
+    def rain(ts: datetime) -> bytes:
+        return json.dumps(
+            {"sensor_id": "rg-sukun-01", "kind": "rainfall", "value": 3.0, "unit": "mm/h", "ts": ts.isoformat()}
+        ).encode()
+
+    producer.send(topic, key=b"rg-sukun-01", value=rain(datetime.now(UTC))).get(10)
+    # No reading follows: only the detectors' timer can raise this one.
+    wait_for(lambda: pipeline.count("alerts", "type = 'sensor_silent' AND priority = 3") == 1, 15, "silent alert")
+    assert pipeline.count("alerts", "district = 'Sukun'") == 1
+    producer.send(topic, key=b"rg-sukun-01", value=rain(datetime.now(UTC))).get(10)
+    wait_for(lambda: pipeline.count("alerts", "(doc->>'condition_active')::boolean = false") == 1, 15, "cleared")
+    wait_for(lambda: pipeline.count("incidents", "type = 'sensor_silent'") == 2, 10, "raised and cleared stored")
