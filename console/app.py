@@ -14,6 +14,7 @@ from console.feed import AlertFeed
 from console.routers import alerts, health, pages, ws
 from console.settings import Settings
 from pantau.kafka import ensure_topics
+from pantau.topics import DLQ_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(ensure_topics, settings, [ALERTS_TOPIC])
+        await asyncio.to_thread(ensure_topics, settings, [ALERTS_TOPIC, DLQ_TOPIC])
         feed = AlertFeed(settings)
         app.state.feed = feed
         feed.start(asyncio.get_running_loop())

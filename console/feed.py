@@ -16,13 +16,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
 from alerting.schemas import TOPIC_ALERTS, Alert
 from console.settings import Settings
-from pantau.kafka import make_consumer
+from pantau.config import format_validation_error
+from pantau.kafka import DeadLetterSink, make_consumer, make_producer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class AlertFeed:
         self.error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._dead_letters: DeadLetterSink | None = None
 
     # -- called on the event loop ----------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -72,6 +75,8 @@ class AlertFeed:
         self.stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._dead_letters is not None:
+            self._dead_letters.producer.close(timeout=10)
 
     def subscribe(self) -> tuple[Subscriber, list[Alert]]:
         """Register a client and return the snapshot of open alerts it starts from (no gap, no repeat)."""
@@ -123,7 +128,7 @@ class AlertFeed:
                     try:
                         alerts.append(Alert.model_validate_json(rec.value))
                     except ValidationError as exc:
-                        log.warning("alert feed: skipping invalid alert at offset %d: %s", rec.offset, exc)
+                        self._dead_letter(rec, f"invalid alert: {format_validation_error(exc)}")
                 if alerts and self._loop is not None:
                     self._loop.call_soon_threadsafe(self._apply_all, alerts)
                 if not self.ready.is_set() and consumer.position(tp) >= end:
@@ -138,6 +143,16 @@ class AlertFeed:
         finally:
             with contextlib.suppress(Exception):
                 consumer.close(autocommit=False)
+
+    def _dead_letter(self, record: Any, reason: str) -> None:
+        # Created on first use: a healthy alerts topic never needs it. Every replica reports what it
+        # rejected (the DLQ entry names the stage), so an operator sees each console that skipped it.
+        if self._dead_letters is None:
+            self._dead_letters = DeadLetterSink(
+                self.settings, make_producer(self.settings, client_id="pantau-console-dlq"), "console"
+            )
+        self._dead_letters.reject_record(record, reason)
+        self._dead_letters.producer.flush(timeout=10)
 
     def _apply_all(self, alerts: list[Alert]) -> None:
         for alert in alerts:

@@ -41,6 +41,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def read_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         # Read the raw body once, with a size cap, so handlers can dead-letter the exact bytes received.
         if request.method == "POST":
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > settings.ingest_max_body_bytes:
+                return JSONResponse(
+                    {"detail": f"body larger than {settings.ingest_max_body_bytes} bytes"}, status_code=413
+                )
             body = await request.body()
             if len(body) > settings.ingest_max_body_bytes:
                 return JSONResponse(

@@ -126,3 +126,56 @@ def test_bad_records_on_the_topic_are_dead_lettered_and_the_pipeline_keeps_runni
     assert all(letter["topic"] == topic and letter["partition"] is not None for letter in letters)
     assert any("above 1" in letter["reason"] for letter in letters)
     assert garbage[0]["headers"] == [["source", base64.b64encode(b"fuzz").decode()]]
+
+
+def test_console_dead_letters_an_invalid_alert_and_keeps_serving(pipeline_factory: Callable[..., Pipeline]) -> None:
+    import json
+
+    from websockets.sync.client import connect as ws_connect
+
+    pipeline = pipeline_factory(CONFIG, services=("console",))
+    topic = pipeline.topic("pantau.alerts.v1")
+    producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all")
+    producer.send(topic, key=b"a-1", value=b'{"id": "a-1", "status": "exploded"}').get(10)
+    now = datetime.now(UTC).isoformat()
+    valid = {
+        "id": "a-2",
+        "status": "new",
+        "priority": 2,
+        "priority_reason": "P2",
+        "severity": "high",
+        "type": "smoke_high",
+        "source": "smk-1",
+        "source_kind": "sensor",
+        "title": "Smoke",
+        "first_seen": now,
+        "last_seen": now,
+        "count": 1,
+        "last_incident_id": "i-1",
+        "version": 1,
+        "change": "opened",
+        "updated_at": now,
+    }
+    producer.send(topic, key=b"a-2", value=orjson.dumps(valid)).get(10)
+    producer.close()
+    letters = dead_letters(pipeline, 1)
+    assert [letter["stage"] for letter in letters] == ["console"]
+    assert "status" in letters[0]["reason"] and letters[0]["topic"] == topic
+    url = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts?token={pipeline.token(Role.operator)}"
+    deadline = time.monotonic() + 10
+    while True:
+        with ws_connect(url, open_timeout=10) as ws:
+            snapshot = json.loads(ws.recv(timeout=10))
+        if snapshot["alerts"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [a["id"] for a in snapshot["alerts"]] == ["a-2"]
+
+
+def test_oversized_body_is_refused_before_it_is_read(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory(CONFIG, services=("ingest-api",), PANTAU_INGEST_MAX_BODY_BYTES="2048")
+    url = f"http://127.0.0.1:{pipeline.ingest_port}/api/v1/readings"
+    headers = {"Authorization": f"Bearer {pipeline.token(Role.ingest)}"}
+    batch = [smoke(0.1, datetime.now(UTC) - timedelta(seconds=i)) for i in range(40)]
+    response = httpx.post(url, json=batch, headers=headers)
+    assert response.status_code == 413 and "larger than 2048" in response.json()["detail"]
