@@ -1,0 +1,109 @@
+"""The consumer loop's at-least-once rules, with an in-memory consumer (a pure unit test of the loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from pantau.exceptions import DatabaseError
+from pantau.worker import ConsumerLoop
+
+pytestmark = pytest.mark.unit
+TP = TopicPartition("readings", 0)
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass
+class FakeConsumer:
+    """One partition of ``total`` records, served ``batch`` at a time from the current position."""
+
+    total: int
+    batch: int = 3
+    position: int = 0
+    commits: list[int] = field(default_factory=list)
+    listener: Any = None
+    assigned: bool = False
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.listener = listener
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        if not self.assigned:
+            self.assigned = True
+            self.listener.on_partitions_assigned({TP})
+        end = min(self.total, self.position + self.batch)
+        records = [Record(TP.topic, 0, off, str(off).encode()) for off in range(self.position, end)]
+        self.position = end
+        return {TP: records} if records else {}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append(offsets[TP].offset)
+
+    def close(self, autocommit: bool) -> None:
+        pass
+
+
+@dataclass
+class FlakySink:
+    """Stores offsets; the write of the ``fail_on``-th batch fails once (a database outage)."""
+
+    loop: ConsumerLoop | None = None
+    fail_on: int = 2
+    batches: int = 0
+    pending: list[int] = field(default_factory=list)
+    durable: list[int] = field(default_factory=list)
+    consumer: FakeConsumer | None = None
+
+    def handle(self, records: Sequence[Any]) -> None:
+        self.batches += 1
+        if self.batches == self.fail_on:
+            self.pending.clear()  # the failed transaction kept nothing
+            raise DatabaseError("connection lost")
+        self.pending.extend(r.offset for r in records)
+
+    def make_durable(self) -> None:
+        # Every commit must follow durable work for the offsets it covers.
+        self.durable.extend(self.pending)
+        self.pending.clear()
+
+    def tick(self, now_s: float) -> None:
+        assert self.consumer is not None and self.loop is not None
+        if self.consumer.position >= self.consumer.total and not self.pending:
+            self.loop.stop.set()
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+
+def test_failed_batch_is_redelivered_and_no_offset_is_committed_before_its_work_is_durable() -> None:
+    consumer = FakeConsumer(total=10)
+    sink = FlakySink(consumer=consumer)
+    loop = ConsumerLoop(consumer, sink, ["readings"], name="test", commit_interval_s=0.0, backoff_max_s=0.01)
+    sink.loop = loop
+    loop.run()
+    assert sorted(set(sink.durable)) == list(range(10))  # nothing lost
+    assert consumer.commits == sorted(consumer.commits)
+    assert consumer.commits[-1] == 10
+    # Each commit covers only offsets whose work was durable by then.
+    assert all(set(range(c)) <= set(sink.durable) for c in consumer.commits)
+    assert loop.ready.is_set()
