@@ -30,5 +30,5 @@ def test_simulated_city_raises_the_scripted_alerts(pipeline_factory: Callable[..
             break
         time.sleep(0.5)
     assert expected <= types
-    assert pipeline.count("sensor_readings") == sent
+    assert pipeline.wait_count("sensor_readings", sent) == sent
     assert pipeline.count("alerts", "type = 'panic_button_high' AND priority = 1 AND district IS NOT NULL") == 1

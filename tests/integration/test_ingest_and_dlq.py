@@ -62,9 +62,10 @@ def test_post_readings_single_and_batch_reach_timescaledb(pipeline_factory: Call
     deadline = time.monotonic() + 15
     while pipeline.count("alerts") < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)
+    assert pipeline.wait_count("sensor_readings", 7) == 7
+    assert pipeline.wait_count("incidents", 1, "type = 'smoke_high' AND phase = 'raised'") == 1
+    time.sleep(1.0)  # the replayed batch has been consumed by now: still one row per reading
     assert pipeline.count("sensor_readings") == 7
-    assert pipeline.count("incidents", "type = 'smoke_high' AND phase = 'raised'") == 1
     assert pipeline.count("alerts", "priority = 1 AND district = 'Klojen'") == 1
 
 
@@ -115,7 +116,7 @@ def test_bad_records_on_the_topic_are_dead_lettered_and_the_pipeline_keeps_runni
     deadline = time.monotonic() + 15
     while pipeline.count("alerts") < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert pipeline.count("sensor_readings") == 1
+    assert pipeline.wait_count("sensor_readings", 1) == 1
     assert pipeline.count("alerts", "type = 'smoke_high'") == 1
     letters = dead_letters(pipeline, 4)
     stages = sorted(letter["stage"] for letter in letters)
