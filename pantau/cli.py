@@ -18,6 +18,7 @@ from pantau.supervisor import SERVICES, Supervisor, local_token_secret
 
 SERVICE_MAINS: dict[str, str] = {
     "ingest-api": "ingest.api.app",
+    "camera-ingest": "ingest.cameras.service",
     "detectors": "detectors.sensor_worker",
     "alerting": "alerting.service",
     "archiver": "archive.service",

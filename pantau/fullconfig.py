@@ -11,7 +11,8 @@ def check_config(path: Path) -> None:
     """Raise :class:`~pantau.exceptions.ConfigError` naming the first invalid key, if any."""
     from archive.service import ArchiveConfig
     from detectors.config import DetectorsConfig
+    from ingest.cameras.config import CamerasConfig
 
     data = load_config_file(path)
-    for model in (DetectorsConfig, ArchiveConfig):
+    for model in (DetectorsConfig, ArchiveConfig, CamerasConfig):
         parse_section(model, data, str(path))

@@ -11,10 +11,17 @@ from pydantic import BaseModel
 def contract_models() -> dict[str, type[BaseModel]]:
     from alerting.schemas import TOPIC_ALERTS, Alert
     from detectors.schemas import TOPIC_INCIDENTS, Incident
+    from ingest.cameras.schemas import TOPIC_CAMERA_STATUS, CameraStatus
     from ingest.schemas import TOPIC_SENSOR_READINGS, SensorReading
     from pantau.dlq import TOPIC_DLQ, DeadLetter
 
-    return {TOPIC_SENSOR_READINGS: SensorReading, TOPIC_INCIDENTS: Incident, TOPIC_ALERTS: Alert, TOPIC_DLQ: DeadLetter}
+    return {
+        TOPIC_SENSOR_READINGS: SensorReading,
+        TOPIC_CAMERA_STATUS: CameraStatus,
+        TOPIC_INCIDENTS: Incident,
+        TOPIC_ALERTS: Alert,
+        TOPIC_DLQ: DeadLetter,
+    }
 
 
 def render_schemas() -> dict[str, str]:

@@ -1,0 +1,58 @@
+"""The ``cameras:`` section of the configuration file, as camera ingest reads it.
+
+Ingest needs where a feed comes from and how to sample it; zones, masks and rules belong to the
+detectors, which validate them strictly with their own model (this one keeps them as data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ingest.schemas import SENSOR_ID_PATTERN, Location
+
+
+class CameraConfig(BaseModel):
+    """One camera: a video file, an RTSP or HTTP/MJPEG URL, or a local device (``/dev/video0`` or ``0``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=SENSOR_ID_PATTERN)
+    source: str = Field(min_length=1)
+    fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detectors")
+    width_px: int = Field(640, ge=64, le=3840, description="Detection width; height keeps the aspect ratio")
+    jpeg_quality: int = Field(80, ge=10, le=100)
+    grayscale: bool = Field(True, description="Send grayscale frames (motion needs no colour; decoding is faster)")
+    loop: bool = Field(False, description="Video files: start again at the end")
+    realtime: bool = Field(True, description="Video files: play at the file's speed (false: as fast as possible)")
+    location: Location | None = None
+    name: str | None = None
+    masks: list[Any] = Field(default_factory=list, description="Ignored areas (validated by the detectors)")
+    zones: list[Any] = Field(default_factory=list, description="Zones and their rules (validated by the detectors)")
+    retention_days: float = Field(30, gt=0, description="How long evidence of this camera is kept")
+
+    @property
+    def is_file(self) -> bool:
+        return "://" not in self.source and not self.is_device
+
+    @property
+    def is_device(self) -> bool:
+        return self.source.isdigit() or self.source.startswith("/dev/video")
+
+
+class CamerasConfig(BaseModel):
+    """What camera ingest reads from the configuration file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timezone: str = "Asia/Jakarta"
+    cameras: list[CameraConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CamerasConfig:
+        ids = [c.id for c in self.cameras]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate camera ids: {', '.join(duplicates)}")
+        return self

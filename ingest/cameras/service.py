@@ -1,0 +1,98 @@
+"""The camera ingest service: one process serves many cameras, one thread each.
+
+Frames go to ``pantau.frames.v1`` keyed by camera id (so one camera's frames stay in order on one
+partition and one detector worker); feed status goes to ``pantau.camera-status.v1``. Frames are
+sent without waiting for each acknowledgement: a frame that is late is worth less than the next one,
+and the producer still retries; status changes are flushed at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from kafka import KafkaProducer
+from pydantic import Field
+
+from ingest.cameras.capture import CameraFeed
+from ingest.cameras.config import CamerasConfig
+from ingest.cameras.schemas import (
+    CAMERA_STATUS_TOPIC,
+    FRAMES_TOPIC,
+    TOPIC_CAMERA_STATUS,
+    TOPIC_FRAMES,
+    CameraStatus,
+    FrameMeta,
+)
+from pantau.config import load_config_file, parse_section
+from pantau.kafka import dumps, ensure_topics, make_producer
+from pantau.settings import CommonSettings
+from pantau.topics import DLQ_TOPIC
+from pantau.worker import install_signal_handlers
+
+log = logging.getLogger(__name__)
+
+
+class Settings(CommonSettings):
+    """Settings of the camera ingest deployable."""
+
+    camera_status_interval_s: float = Field(5.0, gt=0, description="Seconds between status reports of a feed")
+
+
+class CameraIngest:
+    """All configured feeds of one process."""
+
+    def __init__(self, settings: Settings, config: CamerasConfig, producer: KafkaProducer) -> None:
+        self.producer = producer
+        self.frames_topic = settings.topic(TOPIC_FRAMES)
+        self.status_topic = settings.topic(TOPIC_CAMERA_STATUS)
+        self._status_lock = threading.Lock()
+        self.feeds = [
+            CameraFeed(camera, self._send_frame, self._send_status, status_interval_s=settings.camera_status_interval_s)
+            for camera in config.cameras
+        ]
+        self.threads: list[threading.Thread] = []
+
+    def _send_frame(self, meta: FrameMeta, jpeg: bytes) -> None:
+        self.producer.send(self.frames_topic, key=meta.camera_id.encode(), value=jpeg, headers=meta.headers())
+
+    def _send_status(self, status: CameraStatus) -> None:
+        with self._status_lock:
+            self.producer.send(self.status_topic, key=status.key(), value=dumps(status))
+            self.producer.flush(timeout=10)
+
+    def start(self) -> None:
+        for feed in self.feeds:
+            thread = threading.Thread(target=feed.run, name=f"camera-{feed.camera.id}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for feed in self.feeds:
+            feed.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=timeout_s)
+        self.producer.flush(timeout=timeout_s)
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s camera-ingest %(message)s")
+    config = parse_section(CamerasConfig, load_config_file(settings.config), str(settings.config or "<none>"))
+    ensure_topics(settings, [FRAMES_TOPIC, CAMERA_STATUS_TOPIC, DLQ_TOPIC])
+    producer = make_producer(settings, client_id="pantau-camera-ingest", max_request_size=8 * 1024 * 1024)
+    ingest = CameraIngest(settings, config, producer)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    ingest.start()
+    if settings.ready_file is not None:
+        settings.ready_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.ready_file.write_text("ready\n")
+    log.info("serving %d cameras", len(ingest.feeds))
+    stop.wait()
+    ingest.stop()
+    producer.close(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Camera capture logic without a camera: sampling, back-off, the feed loop, encoding."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from ingest.cameras.capture import Backoff, CameraFeed, FrameSampler, SourceError, encode_frame
+from ingest.cameras.config import CameraConfig, CamerasConfig
+from ingest.cameras.schemas import CameraStatus, FeedState, FrameMeta
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def camera_factory() -> Callable[..., CameraConfig]:
+    def make(**overrides: object) -> CameraConfig:
+        base: dict[str, object] = {"id": "plaza", "source": "plaza.mp4", "fps": 5, "width_px": 160, "realtime": False}
+        base.update(overrides)
+        return CameraConfig.model_validate(base)
+
+    return make
+
+
+class ListSource:
+    """``count`` frames of a 320x180 colour image at ``fps`` media time."""
+
+    def __init__(self, count: int, fps: float) -> None:
+        self.count, self.fps, self.index, self.closed = count, fps, 0, False
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        if self.index >= self.count:
+            return None
+        image = np.full((180, 320, 3), self.index % 255, np.uint8)
+        self.index += 1
+        return image, (self.index - 1) / self.fps
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_sampler_brings_25_fps_down_to_5_by_keeping_every_fifth_frame() -> None:
+    sampler = FrameSampler(5)
+    kept = [i for i in range(50) if sampler.keep(i / 25)]
+    assert kept == list(range(0, 50, 5))
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(initial_s=1, max_s=8, rng=random.Random(3))
+    delays = [backoff.next_delay_s() for _ in range(6)]
+    for attempt, delay in enumerate(delays):
+        ceiling = min(8, 2**attempt)
+        assert ceiling / 2 <= delay <= ceiling
+    backoff.reset()
+    assert backoff.next_delay_s() <= 1
+
+
+def test_feed_sends_sampled_frames_in_order_and_reports_connected_then_ended(
+    camera_factory: Callable[..., CameraConfig],
+) -> None:
+    frames: list[tuple[FrameMeta, bytes]] = []
+    statuses: list[CameraStatus] = []
+    source = ListSource(count=30, fps=10)
+    feed = CameraFeed(
+        camera_factory(), lambda m, b: frames.append((m, b)), statuses.append, open_source=lambda _c: source
+    )
+    feed.run()
+    assert [m.seq for m, _ in frames] == list(range(15))
+    assert len({m.session for m, _ in frames}) == 1
+    gaps = [(b.capture_ts - a.capture_ts).total_seconds() for (a, _), (b, _) in itertools.pairwise(frames)]
+    assert all(abs(g - 0.2) < 1e-6 for g in gaps)
+    assert all(m.capture_ts.tzinfo is not None and (m.width_px, m.height_px) == (160, 90) for m, _ in frames)
+    assert statuses[0].state is FeedState.connected and statuses[-1].state is FeedState.ended
+    assert statuses[-1].frames_sent == 15 and source.closed
+
+
+def test_feed_that_cannot_open_reports_reconnecting_with_the_error_and_keeps_trying(
+    camera_factory: Callable[..., CameraConfig],
+) -> None:
+    statuses: list[CameraStatus] = []
+    attempts = []
+
+    def broken(_camera: CameraConfig) -> ListSource:
+        attempts.append(1)
+        if len(attempts) >= 3:
+            feed.stop.set()
+        raise SourceError("cannot open 'rtsp://cam/1'")
+
+    feed = CameraFeed(
+        camera_factory(source="rtsp://cam/1"),
+        lambda m, b: None,
+        statuses.append,
+        open_source=broken,
+        backoff=Backoff(initial_s=0.001, max_s=0.002),
+    )
+    thread = threading.Thread(target=feed.run)
+    thread.start()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert len(attempts) == 3
+    assert [s.state for s in statuses] == [FeedState.reconnecting] * 3
+    assert statuses[-1].reconnects == 3 and "cannot open" in (statuses[-1].error or "")
+
+
+def test_encode_resizes_to_the_detection_width_in_grayscale(camera_factory: Callable[..., CameraConfig]) -> None:
+    jpeg, width_px, height_px = encode_frame(np.zeros((720, 1280, 3), np.uint8), camera_factory(width_px=640))
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None
+    assert (width_px, height_px) == (640, 360) and decoded.shape == (360, 640)
+
+
+def test_frame_headers_round_trip_and_bad_headers_are_named() -> None:
+    from datetime import UTC, datetime
+
+    meta = FrameMeta(camera_id="plaza", capture_ts=datetime.now(UTC), seq=7, session="s1", width_px=640, height_px=360)
+    assert FrameMeta.from_headers("plaza", meta.headers()) == meta
+    with pytest.raises(ValueError, match="pantau-seq"):
+        FrameMeta.from_headers("plaza", [h for h in meta.headers() if h[0] != "pantau-seq"])
+
+
+def test_camera_ids_must_be_unique_and_unknown_keys_are_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="duplicate camera ids: a"):
+        CamerasConfig.model_validate({"cameras": [{"id": "a", "source": "x"}, {"id": "a", "source": "y"}]})
+    with pytest.raises(ValidationError, match="fsp"):
+        CamerasConfig.model_validate({"cameras": [{"id": "a", "source": "x", "fsp": 5}]})
