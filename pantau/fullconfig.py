@@ -11,8 +11,9 @@ def check_config(path: Path) -> None:
     """Raise :class:`~pantau.exceptions.ConfigError` naming the first invalid key, if any."""
     from archive.service import ArchiveConfig
     from detectors.config import DetectorsConfig
-    from ingest.cameras.config import CamerasConfig
+    from detectors.zones.config import CameraDetectorsConfig
 
     data = load_config_file(path)
-    for model in (DetectorsConfig, ArchiveConfig, CamerasConfig):
+    # CameraDetectorsConfig is ingest's camera model plus the zones and rules, so it checks both.
+    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig):
         parse_section(model, data, str(path))

@@ -1,0 +1,179 @@
+"""Zones, masks and zone rules of a camera, as the camera detectors validate them.
+
+Camera ingest reads a camera's source and sampling (``ingest.cameras.config``); the detectors read
+the same ``cameras:`` entries with this stricter model, which knows the zone rules. A rule is a
+name or an object with its parameters: ``intrusion``, ``{loitering: {min_s: 60}}``,
+``{crowd: {max_people: 25}}``, ``{line_crossing: {line: [[0.2, 0.5], [0.8, 0.5]], direction: in}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from detectors.schemas import Severity
+from ingest.cameras.config import CameraConfig
+
+NormalizedPoint = Annotated[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]], ...]
+_SCHEDULE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class IntrusionConfig(BaseModel):
+    """A confirmed track's bottom-centre inside the zone for ``min_frames`` consecutive frames."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_frames: int = Field(2, ge=1)
+
+
+class LoiteringConfig(BaseModel):
+    """A confirmed track inside the zone for at least ``min_s`` seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_s: float = Field(60.0, gt=0)
+
+
+class CrowdConfig(BaseModel):
+    """More than ``max_people`` tracks inside the zone, held for ``min_s`` seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_people: int = Field(25, ge=1)
+    min_s: float = Field(5.0, ge=0)
+
+
+class LineCrossingConfig(BaseModel):
+    """A confirmed track's bottom-centre crossing ``line``; ``in`` is from its left to its right side, as seen
+    on the image from the line's first point towards its second."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    line: tuple[NormalizedPoint, NormalizedPoint]
+    direction: Literal["in", "out", "both"] = "both"
+
+
+class AbandonedObjectConfig(BaseModel):
+    """A new object that stays still inside the zone for at least ``min_s`` seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_s: float = Field(30.0, gt=0)
+
+
+RULE_CONFIGS: dict[str, type[BaseModel]] = {
+    "intrusion": IntrusionConfig,
+    "loitering": LoiteringConfig,
+    "crowd": CrowdConfig,
+    "line_crossing": LineCrossingConfig,
+    "abandoned_object": AbandonedObjectConfig,
+}
+
+
+class RuleSpec(BaseModel):
+    """One rule of a zone: its registered name and validated parameters."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    params: BaseModel
+
+
+def parse_rule(raw: Any) -> RuleSpec:
+    """``"intrusion"`` or ``{"loitering": {"min_s": 60}}`` → a :class:`RuleSpec`; unknown names list the valid ones."""
+    params: Any
+    if isinstance(raw, str):
+        name, params = raw, {}
+    elif isinstance(raw, dict) and len(raw) == 1:
+        name, params = next(iter(raw.items()))
+        params = params or {}
+    else:
+        raise ValueError(f"a rule is a name or a one-key mapping {{name: {{params}}}}, got {raw!r}")
+    config_type = RULE_CONFIGS.get(str(name))
+    if config_type is None:
+        raise ValueError(f"unknown zone rule {name!r}; valid rules: {', '.join(sorted(RULE_CONFIGS))}")
+    if not isinstance(params, dict):
+        raise ValueError(f"parameters of rule {name!r} must be a mapping")
+    return RuleSpec(name=str(name), params=config_type.model_validate(params))
+
+
+class Schedule(BaseModel):
+    """When a zone is armed: always, or a daily window in the config's timezone (may wrap midnight)."""
+
+    model_config = ConfigDict(frozen=True)
+    start: time | None = None
+    end: time | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Schedule:
+        if text.strip().lower() == "always":
+            return cls()
+        match = _SCHEDULE.match(text.strip())
+        if match is None:
+            raise ValueError(f"schedule must be 'always' or 'HH:MM-HH:MM', got {text!r}")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise ValueError(f"schedule has an invalid time: {text!r}")
+        return cls(start=time(h1, m1), end=time(h2, m2))
+
+    def armed_at(self, local: time) -> bool:
+        if self.start is None or self.end is None:
+            return True
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # wraps midnight, e.g. 18:00-06:00
+
+
+_CRITICALITY = {"critical": Severity.critical, "high": Severity.high, "medium": Severity.medium, "low": Severity.low}
+
+
+class ZoneConfig(BaseModel):
+    """A named polygon of a camera with the rules that watch it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+    polygon: list[NormalizedPoint] = Field(min_length=3)
+    rules: list[RuleSpec] = Field(min_length=1)
+    criticality: Literal["critical", "high", "medium", "low"] = "medium"
+    schedule: Schedule = Field(default_factory=Schedule)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> list[RuleSpec]:
+        if not isinstance(value, list):
+            raise ValueError("rules must be a list")
+        return [v if isinstance(v, RuleSpec) else parse_rule(v) for v in value]
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Schedule:
+        return value if isinstance(value, Schedule) else Schedule.parse(str(value))
+
+    @property
+    def severity(self) -> Severity:
+        return _CRITICALITY[self.criticality]
+
+
+class DetectorCameraConfig(CameraConfig):
+    """A camera as the detectors see it: ingest's fields plus validated masks and zones."""
+
+    masks: list[list[NormalizedPoint]] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> DetectorCameraConfig:
+        names = [z.name for z in self.zones]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"camera {self.id}: duplicate zone names {', '.join(duplicates)}")
+        for mask in self.masks:
+            if len(mask) < 3:
+                raise ValueError(f"camera {self.id}: a mask needs at least 3 points")
+        return self
+
+
+class CameraDetectorsConfig(BaseModel):
+    """The parts of the configuration file the camera detectors read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timezone: str = "Asia/Jakarta"
+    cameras: list[DetectorCameraConfig] = Field(default_factory=list)

@@ -1,0 +1,42 @@
+"""Plane geometry on normalized image coordinates: (x, y) in 0..1 from the top-left."""
+
+from __future__ import annotations
+
+Point = tuple[float, float]
+
+
+def point_in_polygon(point: Point, polygon: list[Point]) -> bool:
+    """Even-odd rule; points exactly on an edge count as inside for horizontal ray hits."""
+    x, y = point
+    inside = False
+    n = len(polygon)
+    for i in range(n):
+        x1, y1 = polygon[i]
+        x2, y2 = polygon[(i + 1) % n]
+        if (y1 > y) != (y2 > y):
+            x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+            if x < x_cross:
+                inside = not inside
+    return inside
+
+
+def side_of_line(point: Point, line: tuple[Point, Point]) -> float:
+    """Negative on the left of the line's direction a → b as seen on the image (y grows downwards),
+    positive on its right, 0 on the line."""
+    (ax, ay), (bx, by) = line
+    px, py = point
+    return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+
+
+def segments_intersect(p1: Point, p2: Point, line: tuple[Point, Point]) -> bool:
+    """Whether the move p1 → p2 crosses the segment ``line``.
+
+    A point exactly on the line counts as being on its right side, so a track that steps onto the
+    line and then off it crosses once (not twice, not never).
+    """
+    a, b = line
+    if (side_of_line(p1, line) < 0) == (side_of_line(p2, line) < 0):
+        return False
+    d3 = side_of_line(a, (p1, p2))
+    d4 = side_of_line(b, (p1, p2))
+    return d3 * d4 <= 0

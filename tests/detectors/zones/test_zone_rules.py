@@ -1,0 +1,168 @@
+"""Zone rules on tracks (no video): one incident per episode, directions, crowds, schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from detectors.schemas import Phase, Severity
+from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig, Schedule
+from detectors.zones.rules import SceneFrame, TrackView, build_zone_rules
+
+pytestmark = pytest.mark.unit
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+ISSUE_EXAMPLE = """
+cameras:
+  - id: plaza
+    source: path/or/rtsp-or-http-url
+    fps: 5
+    location: {lat: -7.98, lon: 112.63, district: Klojen}
+    masks: [[[0.0, 0.0], [0.2, 0.0], [0.2, 0.1], [0.0, 0.1]]]
+    zones:
+      - name: lawn
+        polygon: [[0.0, 0.55], [0.5, 0.68], [1.0, 0.93], [1.0, 1.0], [0.0, 1.0]]
+        rules: [intrusion, {loitering: {min_s: 60}}]
+        criticality: high
+        schedule: "always"
+"""
+
+
+@pytest.fixture
+def camera_factory() -> Callable[..., DetectorCameraConfig]:
+    def make(zones: list[dict[str, Any]]) -> DetectorCameraConfig:
+        return DetectorCameraConfig.model_validate(
+            {
+                "id": "plaza",
+                "source": "x.mp4",
+                "zones": zones,
+                "location": {"lat": -7.98, "lon": 112.63, "district": "Klojen"},
+            }
+        )
+
+    return make
+
+
+def track(track_id: int, x: float, y: float, confirmed: bool = True, static_s: float = 0.0) -> TrackView:
+    return TrackView(track_id, (x - 0.02, y - 0.1, x + 0.02, y), (x, y), confirmed, 0.9, static_s)
+
+
+def run(camera: DetectorCameraConfig, frames: list[list[TrackView]], fps: float = 5, armed: bool = True) -> list[Any]:
+    rules = build_zone_rules(camera)
+    out = []
+    for index, tracks in enumerate(frames):
+        scene = SceneFrame(camera, index, T0 + timedelta(seconds=index / fps), tuple(tracks), armed)
+        for rule in rules:
+            out.extend(rule.process(scene))
+    return out
+
+
+SQUARE = [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]]
+
+
+def test_issue_example_config_parses() -> None:
+    config = CameraDetectorsConfig.model_validate(yaml.safe_load(ISSUE_EXAMPLE))
+    zone = config.cameras[0].zones[0]
+    assert [r.name for r in zone.rules] == ["intrusion", "loitering"]
+    assert zone.severity is Severity.high and zone.rules[1].params.min_s == 60  # type: ignore[attr-defined]
+
+
+def test_intrusion_is_one_incident_per_entry(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
+    walk_in = [[track(1, 0.3 + 0.02 * i, 0.5)] for i in range(15)]  # enters at x=0.4, leaves at 0.6
+    away: list[list[TrackView]] = [[] for _ in range(6)]
+    back = [[track(1, 0.5, 0.5)] for _ in range(4)]
+    incidents = run(camera, walk_in + away + back)
+    assert [i.type for i in incidents] == ["intrusion", "intrusion"]
+    first = incidents[0]
+    assert first.zone == "yard" and first.source == "plaza" and first.source_kind == "camera"
+    assert first.evidence["track_id"] == 1 and first.location is not None
+    # Reported on the second frame inside (min_frames 2): 0.2 s after entering at 5 fps.
+    assert first.evidence["frame"] == 6
+    assert run(camera, walk_in + away + back)[0].id == first.id  # a replay gives the same ids
+
+
+def test_unconfirmed_tracks_and_tracks_outside_never_fire(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
+    frames = [[track(1, 0.5, 0.5, confirmed=False), track(2, 0.9, 0.9)] for _ in range(20)]
+    assert run(camera, frames) == []
+
+
+def test_loitering_fires_once_after_min_s(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory([{"name": "gate", "polygon": SQUARE, "rules": [{"loitering": {"min_s": 10}}]}])
+    incidents = run(camera, [[track(7, 0.5, 0.5)] for _ in range(100)])  # 20 s at 5 fps
+    assert len(incidents) == 1 and incidents[0].type == "loitering"
+    assert incidents[0].evidence["frame"] == 50
+
+
+def test_line_crossing_counts_directions(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    line = {"line_crossing": {"line": [[0.0, 0.5], [1.0, 0.5]], "direction": "in"}}
+    camera = camera_factory([{"name": "door", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": [line]}])
+    down = [[track(1, 0.5, 0.3 + 0.1 * i)] for i in range(5)]  # crosses y=0.5 going down
+    up = [[track(2, 0.5, 0.7 - 0.1 * i)] for i in range(5)]  # crosses going up
+    incidents = run(camera, [*down, [], *up])
+    assert len(incidents) == 1  # only "in" is reported
+    assert incidents[0].evidence["direction"] == "in" and incidents[0].evidence["count_in"] == 1
+    camera_both = camera_factory(
+        [
+            {
+                "name": "door",
+                "polygon": [[0, 0], [1, 0], [1, 1]],
+                "rules": [{"line_crossing": {"line": [[0.0, 0.5], [1.0, 0.5]]}}],
+            }
+        ]
+    )
+    both = run(camera_both, [*down, [], *up])
+    assert [i.evidence["direction"] for i in both] == ["in", "out"]
+
+
+def test_crowd_raises_after_min_s_and_clears(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory(
+        [
+            {
+                "name": "square",
+                "polygon": SQUARE,
+                "rules": [{"crowd": {"max_people": 3, "min_s": 1}}],
+                "criticality": "critical",
+            }
+        ]
+    )
+    crowd = [[track(i, 0.45 + 0.02 * i, 0.5) for i in range(5)] for _ in range(10)]
+    calm = [[track(1, 0.5, 0.5)] for _ in range(3)]
+    incidents = run(camera, crowd + calm)
+    assert [(i.type, i.phase) for i in incidents] == [("crowd", Phase.raised), ("crowd", Phase.cleared)]
+    assert incidents[0].severity is Severity.critical and incidents[0].evidence["people"] == 5
+    assert incidents[0].evidence["frame"] == 5  # held 1 s at 5 fps
+
+
+def test_abandoned_object_needs_min_s_still(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory([{"name": "hall", "polygon": SQUARE, "rules": [{"abandoned_object": {"min_s": 30}}]}])
+    frames = [[track(9, 0.5, 0.5, confirmed=False, static_s=i / 5)] for i in range(200)]
+    incidents = run(camera, frames)
+    assert len(incidents) == 1 and incidents[0].evidence["frame"] == 150
+
+
+def test_disarmed_zone_stays_quiet(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"], "schedule": "18:00-06:00"}])
+    assert run(camera, [[track(1, 0.5, 0.5)] for _ in range(10)], armed=False) == []
+    schedule = camera.zones[0].schedule
+    assert schedule.armed_at(time(23, 0)) and schedule.armed_at(time(5, 59)) and not schedule.armed_at(time(12, 0))
+    assert Schedule.parse("always").armed_at(time(12, 0))
+
+
+def test_config_errors_name_the_problem(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    with pytest.raises(ValidationError, match="unknown zone rule 'teleport'; valid rules: abandoned_object, crowd"):
+        camera_factory([{"name": "z", "polygon": SQUARE, "rules": ["teleport"]}])
+    with pytest.raises(ValidationError, match="max_peple"):
+        camera_factory([{"name": "z", "polygon": SQUARE, "rules": [{"crowd": {"max_peple": 3}}]}])
+    with pytest.raises(ValidationError, match="schedule must be"):
+        camera_factory([{"name": "z", "polygon": SQUARE, "rules": ["intrusion"], "schedule": "nights"}])
+    with pytest.raises(ValidationError, match="duplicate zone names z"):
+        camera_factory([{"name": "z", "polygon": SQUARE, "rules": ["intrusion"]}] * 2)
+    with pytest.raises(ValidationError):
+        camera_factory([{"name": "z", "polygon": [[0, 0], [1.5, 0], [1, 1]], "rules": ["intrusion"]}])
