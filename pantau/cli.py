@@ -20,6 +20,7 @@ SERVICE_MAINS: dict[str, str] = {
     "ingest-api": "ingest.api.app",
     "camera-ingest": "ingest.cameras.service",
     "detectors": "detectors.sensor_worker",
+    "camera-health": "detectors.camera_health",
     "alerting": "alerting.service",
     "archiver": "archive.service",
     "console": "console.app",

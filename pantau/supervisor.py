@@ -24,7 +24,15 @@ from pantau.stack import Stack
 log = logging.getLogger(__name__)
 
 # Start order: the consumers first, the console last, so it is ready when `up` returns.
-SERVICES: tuple[str, ...] = ("archiver", "alerting", "detectors", "ingest-api", "camera-ingest", "console")
+SERVICES: tuple[str, ...] = (
+    "archiver",
+    "alerting",
+    "detectors",
+    "camera-health",
+    "ingest-api",
+    "camera-ingest",
+    "console",
+)
 
 
 def token_secret_file(home: Path) -> Path:

@@ -76,3 +76,19 @@ cameras:
     gone = [s for s in statuses if s["camera_id"] == "gone"]
     assert gone and gone[0]["state"] == "reconnecting" and gone[0]["error"]
     assert pipeline.procs["camera-ingest"].poll() is None  # a dead feed does not take the service down
+
+
+def test_unreachable_camera_becomes_a_video_loss_alert(pipeline_factory: Callable[..., Pipeline]) -> None:
+    config = """
+cameras:
+  - {id: gone, source: "rtsp://127.0.0.1:1/none", fps: 5, name: Pasar Besar,
+     location: {lat: -7.99, lon: 112.63, district: Klojen}}
+"""
+    pipeline = pipeline_factory(
+        config, services=("alerting", "camera-health", "camera-ingest"), PANTAU_VIDEO_LOSS_AFTER_S="2"
+    )
+    deadline = time.monotonic() + 20
+    while pipeline.count("alerts", "type = 'video_loss' AND source = 'gone'") < 1:
+        assert time.monotonic() < deadline, "no video_loss alert"
+        time.sleep(0.2)
+    assert pipeline.count("alerts", "priority = 2 AND district = 'Klojen'") == 1
