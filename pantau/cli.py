@@ -157,6 +157,29 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    import orjson
+
+    from detectors.analyze import analyze
+    from detectors.zones.config import CameraDetectorsConfig
+    from pantau.config import load_config_file, parse_section
+
+    config = parse_section(CameraDetectorsConfig, load_config_file(args.config), str(args.config))
+    start = datetime.fromisoformat(args.start) if args.start else datetime.now().astimezone()
+    if start.tzinfo is None:
+        print("pantau: --start needs a timezone, e.g. 2026-11-27T19:00:00+07:00", file=sys.stderr)
+        return 2
+    count = 0
+    for incident in analyze(args.video, config, args.camera, start, args.annotate):
+        sys.stdout.buffer.write(orjson.dumps(incident) + b"\n")
+        sys.stdout.flush()
+        count += 1
+    print(f"{count} incidents", file=sys.stderr)
+    return 0
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from pantau.schemas import write_schemas
 
@@ -221,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="one reading in N per sensor raises an alert (the next clears it)",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("analyze", help="run the camera detectors on a recorded video (no Kafka)")
+    p.add_argument("video", type=Path)
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--camera", required=True, help="the camera (zones, masks, fps) whose settings to apply")
+    p.add_argument("--annotate", type=Path, default=None, help="write an annotated video here (.mp4)")
+    p.add_argument("--start", default=None, help="wall-clock time of the first frame (ISO-8601 with zone)")
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("schemas", help="write the JSON schemas of the topics' messages")
     p.add_argument("--out", type=Path, default=Path("docs/schemas"))

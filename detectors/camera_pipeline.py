@@ -1,0 +1,87 @@
+"""One camera's detection path: frame → motion → tracks → zone rules → incidents with evidence.
+
+Shared by the Kafka worker (``detectors.camera_worker``) and the offline analyzer
+(``pantau analyze``), so what operators tune on recorded footage is what runs live.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.schemas import Incident
+from detectors.video.evidence import snapshot_b64
+from detectors.video.motion import MotionConfig, MotionDetector, polygon_mask
+from detectors.video.tracking import Track, Tracker, TrackerConfig
+from detectors.zones.config import DetectorCameraConfig
+from detectors.zones.rules import SceneFrame, TrackView, ZoneRule, build_zone_rules
+
+MAX_FUTURE_S = 60.0  # a frame further ahead of the detector's clock than this is refused
+
+
+class FrameRejected(ValueError):
+    """A frame this camera's pipeline will not process (the reason goes to the dead-letter queue)."""
+
+
+class CameraPipeline:
+    """Per-camera state: background model, tracks, rule episodes, and the last frame's time."""
+
+    def __init__(
+        self,
+        camera: DetectorCameraConfig,
+        tz: ZoneInfo,
+        motion: MotionConfig | None = None,
+        tracking: TrackerConfig | None = None,
+    ) -> None:
+        self.camera = camera
+        self.tz = tz
+        self.motion = MotionDetector(motion)
+        self.tracker = Tracker(tracking)
+        self.rules: list[ZoneRule[Any]] = build_zone_rules(camera)
+        self.last_ts: datetime | None = None
+        self.frames = 0
+        self._mask: npt.NDArray[np.uint8] | None = None
+        self._mask_shape: tuple[int, ...] = ()
+        self.tracks: list[Track] = []
+
+    def _mask_for(self, gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+        if not self.camera.masks:
+            return None
+        if self._mask is None or self._mask_shape != gray.shape:
+            self._mask = polygon_mask(self.camera.masks, gray.shape[1], gray.shape[0])
+            self._mask_shape = gray.shape
+        return self._mask
+
+    def check(self, ts: datetime, now: datetime) -> None:
+        """Refuse frames out of order or from the far future, before any state changes."""
+        if self.last_ts is not None and ts <= self.last_ts:
+            raise FrameRejected(f"frame at {ts.isoformat()} is not after the last one ({self.last_ts.isoformat()})")
+        if ts - now > timedelta(seconds=MAX_FUTURE_S):
+            raise FrameRejected(f"frame at {ts.isoformat()} is more than {MAX_FUTURE_S:.0f} s in the future")
+
+    def process(self, gray: npt.NDArray[np.uint8], ts: datetime, frame_index: int) -> list[Incident]:
+        """Run the whole path on one grayscale frame taken at ``ts``."""
+        self.last_ts = ts
+        self.frames += 1
+        result = self.motion.process(gray, self._mask_for(gray))
+        self.tracks = self.tracker.update(result.blobs, ts.timestamp())
+        views = tuple(
+            TrackView(t.track_id, t.xyxy, t.bottom_centre, t.confirmed) for t in self.tracks if t.missed_frames == 0
+        )
+        local = ts.astimezone(self.tz).time()
+        incidents: list[Incident] = []
+        for rule in self.rules:
+            scene = SceneFrame(self.camera, frame_index, ts, views, rule.zone.schedule.armed_at(local))
+            incidents.extend(rule.process(scene))
+        return [self._with_snapshot(gray, incident) for incident in incidents]
+
+    @staticmethod
+    def _with_snapshot(gray: npt.NDArray[np.uint8], incident: Incident) -> Incident:
+        box = incident.evidence.get("bbox_xyxy")
+        xyxy = (box[0], box[1], box[2], box[3]) if isinstance(box, list) and len(box) == 4 else None
+        evidence = {**incident.evidence, "snapshot_jpeg_b64": snapshot_b64(gray, xyxy)}
+        return incident.model_copy(update={"evidence": evidence})
