@@ -21,6 +21,7 @@ SERVICE_MAINS: dict[str, str] = {
     "camera-ingest": "ingest.cameras.service",
     "detectors": "detectors.sensor_worker",
     "camera-health": "detectors.camera_health",
+    "camera-detectors": "detectors.camera_worker",
     "alerting": "alerting.service",
     "archiver": "archive.service",
     "console": "console.app",

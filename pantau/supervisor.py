@@ -29,6 +29,7 @@ SERVICES: tuple[str, ...] = (
     "alerting",
     "detectors",
     "camera-health",
+    "camera-detectors",
     "ingest-api",
     "camera-ingest",
     "console",

@@ -107,7 +107,16 @@ def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path)
         assert f"PANTAU_KAFKA_BOOTSTRAP={stack.settings.kafka_bootstrap}" in up.stdout.splitlines()
         status = pantau("status", "--instance", instance, env=env)
         assert status.returncode == 0, status.stdout
-        for name in ("archiver", "alerting", "detectors", "camera-health", "ingest-api", "camera-ingest", "console"):
+        for name in (
+            "archiver",
+            "alerting",
+            "detectors",
+            "camera-health",
+            "camera-detectors",
+            "ingest-api",
+            "camera-ingest",
+            "console",
+        ):
             assert f"{name}: ready (pid " in status.stdout
 
         producer.send(

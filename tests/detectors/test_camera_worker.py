@@ -1,0 +1,109 @@
+"""Camera detection through the real pipeline: a video file with someone walking onto the lawn
+becomes an intrusion alert with a snapshot; unusable frames are dead-lettered and change nothing."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from detectors.video.synthetic import FigurePath, SceneSpec, render
+from ingest.cameras.schemas import FrameMeta
+from tests.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def walker_video_factory(tmp_path: Path) -> Callable[[], Path]:
+    def make() -> Path:
+        spec = SceneSpec(
+            figures=[FigurePath(1, [(0.3, 0.4), (0.35, 0.95)], start_s=1.0, speed_px_s=60)], frames=60, seed=3
+        )
+        path = tmp_path / "walker.avi"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width_px, spec.height_px))
+        for frame in render(spec):
+            writer.write(cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2BGR))
+        writer.release()
+        return path
+
+    return make
+
+
+def read_topic(pipeline: Pipeline, topic: str) -> list[bytes]:
+    consumer = KafkaConsumer(
+        pipeline.topic(topic),
+        bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=2000,
+    )
+    values = [rec.value for rec in consumer]
+    consumer.close()
+    return values
+
+
+def test_walker_on_the_lawn_becomes_an_intrusion_alert_and_bad_frames_are_dead_lettered(
+    pipeline_factory: Callable[..., Pipeline], walker_video_factory: Callable[[], Path]
+) -> None:
+    video = walker_video_factory()
+    config = f"""
+cameras:
+  - id: plaza
+    source: "{video}"
+    fps: 5
+    realtime: false
+    location: {{lat: -7.98, lon: 112.63, district: Klojen}}
+    zones:
+      - name: lawn
+        polygon: [[0.0, 0.55], [0.5, 0.68], [1.0, 0.93], [1.0, 1.0], [0.0, 1.0]]
+        rules: [intrusion]
+        criticality: high
+"""
+    pipeline = pipeline_factory(config, services=("archiver", "alerting", "camera-detectors"))
+    producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all")
+    topic = pipeline.topic("pantau.frames.v1")
+    good = FrameMeta(
+        camera_id="plaza", capture_ts=datetime(2026, 1, 1, tzinfo=UTC), seq=0, session="x", width_px=640, height_px=360
+    )
+    producer.send(topic, key=b"plaza", value=b"\xff\xd8 not really a jpeg", headers=good.headers()).get(10)
+    producer.send(topic, key=b"plaza", value=b"x", headers=[]).get(10)
+    producer.send(topic, key=b"nowhere", value=b"x", headers=good.headers()).get(10)
+    producer.close()
+
+    pipeline.start("camera-ingest")
+    deadline = time.monotonic() + 40
+    while pipeline.count("alerts", "type = 'intrusion'") < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no intrusion alert; dead letters: {read_topic(pipeline, 'pantau.dlq.v1')}; "
+                f"frames on the topic: {len(read_topic(pipeline, 'pantau.frames.v1'))}"
+            )
+        time.sleep(0.3)
+    assert pipeline.count("alerts", "zone = 'lawn' AND priority = 2 AND district = 'Klojen'") == 1
+    assert pipeline.wait_count("incidents", 1, "type = 'intrusion'") == 1
+    with pipeline.db() as conn:
+        row = conn.execute("SELECT evidence FROM incidents WHERE type = 'intrusion'").fetchone()
+    assert row is not None
+    snapshot = base64.b64decode(row[0]["snapshot_jpeg_b64"])
+    assert snapshot[:2] == b"\xff\xd8" and len(snapshot) < 40_000
+    assert len(row[0]["bbox_xyxy"]) == 4
+
+    consumer = KafkaConsumer(
+        pipeline.topic("pantau.dlq.v1"),
+        bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=2000,
+    )
+    reasons = sorted(orjson.loads(rec.value)["reason"] for rec in consumer)
+    consumer.close()
+    assert len(reasons) == 3
+    assert any("not a decodable JPEG" in r for r in reasons)
+    assert any("headers missing" in r for r in reasons)
+    assert any("'nowhere' is not in the config" in r for r in reasons)
