@@ -16,11 +16,13 @@ import numpy.typing as npt
 from detectors.schemas import Incident
 from detectors.video.evidence import snapshot_b64
 from detectors.video.motion import MotionConfig, MotionDetector, polygon_mask
+from detectors.video.static_objects import StaticObjectDetector
 from detectors.video.tracking import Track, Tracker, TrackerConfig
 from detectors.zones.config import DetectorCameraConfig
 from detectors.zones.rules import SceneFrame, TrackView, ZoneRule, build_zone_rules
 
 MAX_FUTURE_S = 60.0  # a frame further ahead of the detector's clock than this is refused
+STATIC_ID_BASE = 1_000_000  # static objects get ids apart from moving tracks
 
 
 class FrameRejected(ValueError):
@@ -42,6 +44,10 @@ class CameraPipeline:
         self.motion = MotionDetector(motion)
         self.tracker = Tracker(tracking)
         self.rules: list[ZoneRule[Any]] = build_zone_rules(camera)
+        # Only cameras with an abandoned_object rule pay for the static-object models.
+        self.static_objects = (
+            StaticObjectDetector() if any(rule.name == "abandoned_object" for rule in self.rules) else None
+        )
         self.last_ts: datetime | None = None
         self.frames = 0
         self._mask: npt.NDArray[np.uint8] | None = None
@@ -72,6 +78,11 @@ class CameraPipeline:
         views = tuple(
             TrackView(t.track_id, t.xyxy, t.bottom_centre, t.confirmed) for t in self.tracks if t.missed_frames == 0
         )
+        if self.static_objects is not None:
+            still = self.static_objects.process(gray, ts.timestamp())
+            views += tuple(
+                TrackView(STATIC_ID_BASE + o.object_id, o.xyxy, o.bottom_centre, False, 0.8, o.static_s) for o in still
+            )
         local = ts.astimezone(self.tz).time()
         incidents: list[Incident] = []
         for rule in self.rules:
