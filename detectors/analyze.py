@@ -57,7 +57,7 @@ def analyze(
             offset_s = index / source_fps
             if sampler.keep(offset_s):
                 jpeg, width_px, height_px = encode_frame(image, camera)
-                gray = decode_gray(jpeg)
+                gray = decode_gray(jpeg, width_px)
                 for incident in pipeline.process(gray, start + timedelta(seconds=offset_s), index):
                     evidence = {k: v for k, v in incident.evidence.items() if k != "snapshot_jpeg_b64"}
                     yield {

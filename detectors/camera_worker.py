@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 
 from detectors.camera_pipeline import CameraPipeline, FrameRejected
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS
-from detectors.video.evidence import decode_gray
+from detectors.video.evidence import decode_gray, decoded_size
 from detectors.zones.config import CameraDetectorsConfig
 from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
 from pantau.config import format_validation_error, load_config_file, parse_section
@@ -87,9 +87,9 @@ class CameraDetectorWorker:
         if pipeline is None:
             pipeline = self.pipelines[camera_id] = CameraPipeline(camera, self.tz)
         pipeline.check(meta.capture_ts, now)
-        gray = decode_gray(rec.value or b"")
-        if (gray.shape[1], gray.shape[0]) != (meta.width_px, meta.height_px):
-            raise ValueError(f"frame is {gray.shape[1]}x{gray.shape[0]}, headers say {meta.width_px}x{meta.height_px}")
+        gray = decode_gray(rec.value or b"", meta.width_px)
+        if (gray.shape[1], gray.shape[0]) != decoded_size(meta.width_px, meta.height_px):
+            raise ValueError(f"frame is not the {meta.width_px}x{meta.height_px} its headers announce")
         self.frames += 1
         return pipeline.process(gray, meta.capture_ts, meta.seq)
 

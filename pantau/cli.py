@@ -141,6 +141,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "detect":
+        from detectors.bench import bench_detect, render_figures
+
+        print(render_figures(bench_detect(frames=args.frames)))
+        return 0
     from pantau.bench import bench_sensors
 
     report = bench_sensors(
@@ -234,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors"])
+    p.add_argument("what", choices=["sensors", "detect"])
+    p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
     p.add_argument("--rate", type=float, default=5000.0, help="readings per second to offer")
     p.add_argument("--duration-s", type=float, default=30.0)
     p.add_argument("--sensors", type=int, default=500)

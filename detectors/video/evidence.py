@@ -36,9 +36,38 @@ def snapshot_b64(gray: npt.NDArray[np.uint8], xyxy: tuple[float, float, float, f
     return base64.b64encode(snapshot_jpeg(gray, xyxy)).decode("ascii")
 
 
-def decode_gray(jpeg: bytes) -> npt.NDArray[np.uint8]:
-    """A JPEG decoded straight to grayscale (faster than colour); ``ValueError`` if it is not a valid JPEG."""
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+DETECTION_WIDTH_PX = 320  # what motion and tracking work on; decoding more pixels is wasted time
+
+_REDUCED = (
+    (8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+    (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+    (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+)
+
+
+def reduction_factor(width_px: int, min_width_px: int = DETECTION_WIDTH_PX) -> int:
+    """The JPEG decoder's scale-down (1, 2, 4 or 8) that keeps at least ``min_width_px`` of width."""
+    for factor, _ in _REDUCED:
+        if width_px // factor >= min_width_px:
+            return factor
+    return 1
+
+
+def decoded_size(width_px: int, height_px: int, min_width_px: int = DETECTION_WIDTH_PX) -> tuple[int, int]:
+    """(width, height) that :func:`decode_gray` returns for a frame of this size."""
+    factor = reduction_factor(width_px, min_width_px)
+    return -(-width_px // factor), -(-height_px // factor)
+
+
+def decode_gray(
+    jpeg: bytes, width_px: int | None = None, min_width_px: int = DETECTION_WIDTH_PX
+) -> npt.NDArray[np.uint8]:
+    """A JPEG decoded straight to grayscale, at 1/2, 1/4 or 1/8 scale when the frame (``width_px``
+    wide) stays at least ``min_width_px`` wide: the decoder then skips most of its work.
+    ``ValueError`` if it is not a valid JPEG."""
+    factor = reduction_factor(width_px, min_width_px) if width_px is not None else 1
+    flag = dict(_REDUCED).get(factor, cv2.IMREAD_GRAYSCALE)
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
     if image is None:
         raise ValueError("not a decodable JPEG")
     return image.astype(np.uint8, copy=False)

@@ -107,6 +107,8 @@ class StaticObjectDetector:
         if self._frames < cfg.warmup_frames:
             return []
         candidate = (vs_long & ~vs_short).astype(np.uint8)
+        if not cv2.countNonZero(candidate):  # the usual case: nothing new stands still
+            return self._follow([], ts_s)
         candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         height_px, width_px = candidate.shape
         count, _, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -75,6 +76,8 @@ cameras:
     producer.send(topic, key=b"plaza", value=b"\xff\xd8 not really a jpeg", headers=good.headers()).get(10)
     producer.send(topic, key=b"plaza", value=b"x", headers=[]).get(10)
     producer.send(topic, key=b"nowhere", value=b"x", headers=good.headers()).get(10)
+    _ok, small = cv2.imencode(".jpg", np.zeros((100, 100), np.uint8))
+    producer.send(topic, key=b"plaza", value=small.tobytes(), headers=good.headers()).get(10)
     producer.close()
 
     pipeline.start("camera-ingest")
@@ -103,7 +106,8 @@ cameras:
     )
     reasons = sorted(orjson.loads(rec.value)["reason"] for rec in consumer)
     consumer.close()
-    assert len(reasons) == 3
+    assert len(reasons) == 4
     assert any("not a decodable JPEG" in r for r in reasons)
     assert any("headers missing" in r for r in reasons)
     assert any("'nowhere' is not in the config" in r for r in reasons)
+    assert any("not the 640x360 its headers announce" in r for r in reasons)
