@@ -30,7 +30,7 @@ _STATS_STRIDE = 4
 _MIN_IQR_LEVELS = 4.0
 
 
-def _quartiles(sample: npt.NDArray[np.uint8]) -> tuple[float, float, float]:
+def _quartiles(sample: npt.NDArray[Any]) -> tuple[float, float, float]:
     """25th, 50th and 75th percentiles of 8-bit values from their histogram (far cheaper than sorting)."""
     counts = np.bincount(sample.ravel(), minlength=256)
     cumulative = np.cumsum(counts)

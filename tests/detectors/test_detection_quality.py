@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -174,7 +175,7 @@ def test_line_crossing_precision_recall_and_direction() -> None:
     assert score.precision >= 0.95 and score.recall >= 0.95, score
 
 
-NUISANCES = {
+NUISANCES: dict[str, list[Any]] = {
     "lights on": [LightingStep(at_s=6.0)],
     "lights off": [LightingStep(at_s=6.0, gain=0.6, offset=-25.0)],
     "dusk ramp": [LightingRamp(start_s=2.0, end_s=14.0)],
