@@ -83,7 +83,7 @@ class StaticObjectDetector:
         small = cv2.resize(gray, (cfg.work_width_px, height_px), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (3, 3), 0)
         frame = small.astype(np.float32)
-        median = float(np.median(frame))
+        median = float(cv2.mean(small)[0])  # the mean moves with lighting as well and costs far less
         if self._short is None:
             self._ref_median = median
         # Global brightness changes shift every pixel alike: remove them before comparing models.

@@ -3,16 +3,21 @@
 A scene is a textured static background, person-like figures walking along waypoint paths, and any
 number of nuisances that must *not* raise detections: global lighting steps and ramps, an IR-style
 switch (contrast, brightness and gamma change), Gaussian sensor noise, rain streaks, camera shake and
-swaying foliage. Everything random comes from one seeded generator, so a spec renders the same
-frames every time::
+swaying foliage. Camera *tampering* can be staged too: a covered lens, a defocused lens and a camera
+moved to another view (:class:`LensCovered`, :class:`Defocus`, :class:`CameraMoved`). Everything random
+comes from seeded generators, so a spec renders the same frames every time::
 
     spec = SceneSpec(figures=[FigurePath(1, [(-0.05, 0.8), (1.05, 0.8)], start_s=2.0)],
                      nuisances=[Rain()], frames=100, seed=7)
     for frame in render(spec):
         frame.gray, frame.truth  # uint8 (height, width) and the figures' normalized boxes
 
-Render order, chosen to match what a camera sees: scene (background, foliage, figures) -> camera
-shake (a crop of a larger canvas) -> lighting (gain, offset, gamma) -> rain -> sensor noise.
+Render order, chosen to match what a camera sees: scene (background, foliage; moved by
+:class:`CameraMoved`; then figures) -> camera shake (a crop of a larger canvas) -> lighting (gain,
+offset, gamma) -> rain -> defocus -> covered lens -> sensor noise.
+
+The tamper nuisances draw their randomness from a second generator, so adding one to a spec leaves every
+other random choice (and so every frame before its onset) exactly as without it.
 """
 
 from __future__ import annotations
@@ -111,7 +116,47 @@ class Foliage:
     jitter_px: float = 1.0  # gusts: random extra offset per frame
 
 
-Nuisance = LightingStep | LightingRamp | IrSwitch | SensorNoise | Rain | CameraShake | Foliage
+@dataclass(frozen=True, slots=True)
+class LensCovered:
+    """From ``at_s`` until ``until_s`` (None: for good) the lens is blocked: a nearly uniform frame.
+
+    The frame becomes ``level`` gray levels with a faint smooth shading of ``shading_levels`` (a hand or
+    tape is never perfectly flat) and ``noise_levels`` of Gaussian noise; lighting and rain no longer show,
+    sensor noise still does.
+    """
+
+    at_s: float
+    until_s: float | None = None
+    level: float = 18.0
+    shading_levels: float = 4.0
+    noise_levels: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Defocus:
+    """From ``at_s`` until ``until_s`` (None: for good) the optics blur the view: Gaussian of ``sigma_px``."""
+
+    at_s: float
+    until_s: float | None = None
+    sigma_px: float = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraMoved:
+    """From ``at_s`` on the camera looks elsewhere: the static scene is shifted by ``shift_px`` (dx, dy)
+    and rotated by ``angle_deg`` about the frame centre, for good.
+
+    Borders uncovered by the move are filled by mirroring the scene's texture. Figures keep walking
+    along their waypoints in *image* coordinates, so their ground truth stays exact.
+    """
+
+    at_s: float
+    shift_px: tuple[float, float] = (60.0, 0.0)
+    angle_deg: float = 0.0
+
+
+Tamper = LensCovered | Defocus | CameraMoved
+Nuisance = LightingStep | LightingRamp | IrSwitch | SensorNoise | Rain | CameraShake | Foliage | Tamper
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +245,37 @@ def _draw_figure(canvas: FloatImage, fig: FigurePath, x_px: float, y_px: float) 
     cv2.rectangle(canvas, (legs[0] - w // 3, legs[1]), (legs[0] + w // 3, round(y_px)), value - 10, -1)
 
 
+def _active(at_s: float, until_s: float | None, t_s: float) -> bool:
+    return t_s >= at_s and (until_s is None or t_s < until_s)
+
+
+def _move_matrix(moves: Sequence[CameraMoved], t_s: float, width_px: int, height_px: int) -> npt.NDArray[np.float64]:
+    """The 2x3 affine map of all moves in effect at ``t_s`` (composed in order), about the canvas centre."""
+    total = np.eye(3)
+    centre = (width_px / 2, height_px / 2)
+    for move in moves:
+        if t_s >= move.at_s:
+            m = np.vstack([cv2.getRotationMatrix2D(centre, move.angle_deg, 1.0), [0.0, 0.0, 1.0]])
+            m[0, 2] += move.shift_px[0]
+            m[1, 2] += move.shift_px[1]
+            total = m @ total
+    return total[:2]
+
+
+def _cover(shape: tuple[int, int], cover: LensCovered, rng: np.random.Generator) -> FloatImage:
+    """A nearly flat frame: the level, a faint diagonal shading and a little noise."""
+    h, w = shape
+    ramp = np.add.outer(np.linspace(-0.5, 0.5, h, dtype=np.float32), np.linspace(-0.5, 0.5, w, dtype=np.float32))
+    flat = np.float32(cover.level) + np.float32(cover.shading_levels) * ramp
+    return np.asarray(flat + rng.normal(0.0, cover.noise_levels, shape).astype(np.float32), np.float32)
+
+
 def render(spec: SceneSpec) -> Iterator[SyntheticFrame]:
     """The spec's frames in order, each with its ground truth."""
     rng = np.random.default_rng(spec.seed)
+    # A separate stream for tampering, so its draws never shift the scene's own random choices.
+    tamper_rng = np.random.default_rng([spec.seed, 0x7A3])
+    moves = [n for n in spec.nuisances if isinstance(n, CameraMoved)]
     w, h = spec.width_px, spec.height_px
     shake = next((n for n in spec.nuisances if isinstance(n, CameraShake)), None)
     margin_px = shake.amplitude_px if shake is not None else 0
@@ -221,6 +294,15 @@ def render(spec: SceneSpec) -> Iterator[SyntheticFrame]:
             x0, y0 = round(fol.xyxy[0] * w) + margin_px, round(fol.xyxy[1] * h) + margin_px
             x1, y1 = round(fol.xyxy[2] * w) + margin_px, round(fol.xyxy[3] * h) + margin_px
             canvas[y0:y1, x0:x1] = leaf[20 + y0 + dy : 20 + y1 + dy, 20 + x0 + dx : 20 + x1 + dx]
+        if any(t_s >= m.at_s for m in moves):
+            canvas_h, canvas_w = canvas.shape
+            matrix = _move_matrix(moves, t_s, canvas_w, canvas_h)
+            canvas = np.asarray(
+                cv2.warpAffine(
+                    canvas, matrix, (canvas_w, canvas_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+                ),
+                np.float32,
+            )
         truth: list[TruthBox] = []
         shift_x = shift_y = 0
         if shake is not None:
@@ -245,6 +327,12 @@ def render(spec: SceneSpec) -> Iterator[SyntheticFrame]:
         for nuisance in spec.nuisances:
             if isinstance(nuisance, Rain):
                 frame = _add_rain(frame, nuisance, rng)
+        for nuisance in spec.nuisances:
+            if isinstance(nuisance, Defocus) and _active(nuisance.at_s, nuisance.until_s, t_s):
+                frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), nuisance.sigma_px), np.float32)
+        for nuisance in spec.nuisances:
+            if isinstance(nuisance, LensCovered) and _active(nuisance.at_s, nuisance.until_s, t_s):
+                frame = _cover((h, w), nuisance, tamper_rng)
         for nuisance in spec.nuisances:
             if isinstance(nuisance, SensorNoise):
                 frame = frame + rng.normal(0.0, nuisance.sigma_levels, frame.shape).astype(np.float32)

@@ -11,7 +11,7 @@ import pytest
 
 from detectors.camera_pipeline import CameraPipeline, FrameRejected
 from detectors.schemas import Incident
-from detectors.video.synthetic import FigurePath, LightingStep, SceneSpec, render
+from detectors.video.synthetic import CameraMoved, Defocus, FigurePath, LensCovered, LightingStep, SceneSpec, render
 from detectors.zones.config import DetectorCameraConfig
 
 pytestmark = pytest.mark.unit
@@ -79,3 +79,25 @@ def test_out_of_order_and_future_frames_are_refused(pipeline_factory: Callable[.
     with pytest.raises(FrameRejected, match="in the future"):
         pipeline.check(T0 + timedelta(minutes=5), now=T0)
     pipeline.check(T0 + timedelta(seconds=1), now=T0)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind"),
+    [
+        (LensCovered(at_s=8.0, until_s=18.0), "covered"),
+        (Defocus(at_s=8.0, until_s=18.0), "defocused"),
+        (CameraMoved(at_s=8.0, shift_px=(60.0, 0.0)), "moved"),
+    ],
+)
+def test_tamper_is_one_incident_raised_within_seconds_then_cleared(
+    pipeline_factory: Callable[..., CameraPipeline], tamper: object, kind: str
+) -> None:
+    spec = SceneSpec(nuisances=[tamper], frames=150, seed=6)  # type: ignore[list-item]
+    incidents = run(pipeline_factory(["intrusion"]), spec)
+    assert [(i.type, i.evidence["tamper_kind"], i.phase.value) for i in incidents] == [
+        ("tamper", kind, "raised"),
+        ("tamper", kind, "cleared"),
+    ]
+    raised_frame = int(incidents[0].evidence["frame"])
+    assert 40 <= raised_frame <= 40 + 15  # onset at frame 40 (8 s at 5 fps); reported within 3 s
+    assert incidents[0].severity.value == "high" and incidents[0].id != incidents[1].id
