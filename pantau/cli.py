@@ -141,6 +141,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "cameras":
+        from detectors.bench_cameras import bench_cameras
+
+        print(bench_cameras(cameras=args.cameras, duration_s=args.duration_s).render())
+        return 0
     if args.what == "detect":
         from detectors.bench import bench_detect, render_figures
 
@@ -239,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors", "detect"])
+    p.add_argument("what", choices=["sensors", "detect", "cameras"])
+    p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
     p.add_argument("--rate", type=float, default=5000.0, help="readings per second to offer")
     p.add_argument("--duration-s", type=float, default=30.0)

@@ -109,6 +109,9 @@ def make_consumer(settings: CommonSettings, client_id: str, group_id: str | None
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 2_000,
         "max_poll_interval_ms": 120_000,
+        # A group that joined before its topics' metadata reached this client gets no partitions
+        # until the next metadata refresh: keep that seconds away, not kafka-python's 5 minutes.
+        "metadata_max_age_ms": 5_000,
     }
     config.update(overrides)
     try:

@@ -95,7 +95,7 @@ class Supervisor:
         env.update(self.extra_env)
         return env
 
-    def up(self, config: Path | None, timeout_s: float = 120.0) -> None:
+    def up(self, config: Path | None, timeout_s: float = 120.0, services: tuple[str, ...] = SERVICES) -> None:
         if config is not None and not config.exists():
             raise ConfigError(f"config file {config} does not exist")
         self.stack.up()
@@ -103,7 +103,7 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.service_env(config)
-        for name in SERVICES:
+        for name in services:
             self._ready_file(name).unlink(missing_ok=True)
             service_env = dict(env, PANTAU_READY_FILE=str(self._ready_file(name)))
             with (self.log_dir / f"{name}.log").open("ab") as out:
@@ -117,7 +117,7 @@ class Supervisor:
                 )
             self._pid_file(name).write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_s
-        waiting = list(SERVICES)
+        waiting = list(services)
         while waiting:
             for name in list(waiting):
                 if self._ready_file(name).exists():

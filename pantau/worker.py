@@ -94,9 +94,15 @@ class ConsumerLoop:
 
             def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
                 loop.handler.on_assigned(set(assigned))
-                loop._mark_ready()
+                # An assignment made before the consumer saw the topics' partitions is empty; ready
+                # only once there is something to consume, or the topics are known to be shared out.
+                if assigned or loop._topics_known():
+                    loop._mark_ready()
 
         return _Listener()
+
+    def _topics_known(self) -> bool:
+        return all(self.consumer.partitions_for_topic(topic) for topic in self.topics)
 
     def _mark_ready(self) -> None:
         if self.ready.is_set():

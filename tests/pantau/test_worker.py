@@ -107,3 +107,14 @@ def test_failed_batch_is_redelivered_and_no_offset_is_committed_before_its_work_
     # Each commit covers only offsets whose work was durable by then.
     assert all(set(range(c)) <= set(sink.durable) for c in consumer.commits)
     assert loop.ready.is_set()
+
+
+def test_not_ready_on_an_empty_assignment_made_before_the_topic_was_known() -> None:
+    consumer = FakeConsumer(total=0)
+    loop = ConsumerLoop(consumer, FlakySink(consumer=consumer), ["readings"], name="test")
+    consumer.listener = loop._listener()
+    consumer.partitions_for_topic = lambda topic: None  # type: ignore[attr-defined]
+    consumer.listener.on_partitions_assigned(set())
+    assert not loop.ready.is_set()
+    consumer.listener.on_partitions_assigned({TP})
+    assert loop.ready.is_set()
