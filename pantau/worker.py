@@ -73,20 +73,20 @@ class ConsumerLoop:
         self._pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
         self._last_commit_s = time.monotonic()
+        self._assignment_seen = False
 
     # -- rebalance -----------------------------------------------------------------------------
     def _listener(self) -> ConsumerRebalanceListener:
         loop = self
 
+        # kafka-python 3 calls these on its network thread, where nothing may block on the same
+        # consumer: the revocation commit is sent asynchronously (if it does not land, the new owner
+        # gets those records again, which the idempotent sinks absorb), and readiness is decided
+        # in the main loop.
         class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
             def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
                 if revoked:
-                    try:
-                        loop._commit(force=True)
-                    except TRANSIENT_ERRORS as exc:
-                        log.warning(
-                            "%s: could not commit before revocation (records will be redelivered): %s", loop.name, exc
-                        )
+                    loop._commit_before_revocation()
                     loop.handler.on_revoked(set(revoked))
                     for tp in revoked:
                         loop._pending.pop(tp, None)
@@ -94,12 +94,25 @@ class ConsumerLoop:
 
             def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
                 loop.handler.on_assigned(set(assigned))
-                # An assignment made before the consumer saw the topics' partitions is empty; ready
-                # only once there is something to consume, or the topics are known to be shared out.
-                if assigned or loop._topics_known():
-                    loop._mark_ready()
+                loop._assignment_seen = True
 
         return _Listener()
+
+    def _commit_before_revocation(self) -> None:
+        if not self._pending:
+            return
+        try:
+            self.handler.make_durable()
+            offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._pending.items()}
+            self.consumer.commit_async(offsets)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("%s: could not commit before revocation (records will be redelivered): %s", self.name, exc)
+
+    def _check_ready(self) -> None:
+        # An assignment made before the consumer saw the topics' partitions is empty; ready only once
+        # there is something to consume, or the topics are known and simply shared out to others.
+        if self._assignment_seen and (self.consumer.assignment() or self._topics_known()):
+            self._mark_ready()
 
     def _topics_known(self) -> bool:
         return all(self.consumer.partitions_for_topic(topic) for topic in self.topics)
@@ -120,6 +133,8 @@ class ConsumerLoop:
         try:
             while not self.stop.is_set():
                 batches = self.consumer.poll(timeout_ms=100)
+                if not self.ready.is_set():
+                    self._check_ready()
                 records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]
                 for rec in records:
                     self._first_uncommitted.setdefault(TopicPartition(rec.topic, rec.partition), rec.offset)

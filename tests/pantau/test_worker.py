@@ -113,8 +113,12 @@ def test_not_ready_on_an_empty_assignment_made_before_the_topic_was_known() -> N
     consumer = FakeConsumer(total=0)
     loop = ConsumerLoop(consumer, FlakySink(consumer=consumer), ["readings"], name="test")
     consumer.listener = loop._listener()
-    consumer.partitions_for_topic = lambda topic: None  # type: ignore[attr-defined]
+    known: dict[str, set[int] | None] = {"readings": None}
+    consumer.partitions_for_topic = lambda topic: known[topic]  # type: ignore[attr-defined]
+    consumer.assignment = lambda: set()  # type: ignore[method-assign]
     consumer.listener.on_partitions_assigned(set())
-    assert not loop.ready.is_set()
-    consumer.listener.on_partitions_assigned({TP})
-    assert loop.ready.is_set()
+    loop._check_ready()
+    assert not loop.ready.is_set()  # joined, but the topic was not known yet: nothing to consume
+    known["readings"] = {0}
+    loop._check_ready()
+    assert loop.ready.is_set()  # the topic is known and shared out (here, to another member)
