@@ -19,6 +19,7 @@ from psycopg import sql
 
 from pantau.auth import Role, verify_token
 from pantau.stack import Stack
+from pantau.supervisor import SERVICES
 from tests.pipeline import free_port
 
 pytestmark = pytest.mark.integration
@@ -107,16 +108,8 @@ def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path)
         assert f"PANTAU_KAFKA_BOOTSTRAP={stack.settings.kafka_bootstrap}" in up.stdout.splitlines()
         status = pantau("status", "--instance", instance, env=env)
         assert status.returncode == 0, status.stdout
-        for name in (
-            "archiver",
-            "alerting",
-            "detectors",
-            "camera-health",
-            "camera-detectors",
-            "ingest-api",
-            "camera-ingest",
-            "console",
-        ):
+        assert len(SERVICES) == 8
+        for name in SERVICES:
             assert f"{name}: ready (pid " in status.stdout
 
         producer.send(
