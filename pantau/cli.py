@@ -97,14 +97,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    config = args.config or DEFAULT_DEMO_CONFIG
+    from detectors.demo_cameras import demo_config
+
     stack = _stack()
+    # No cameras on this machine: the demo adds two whose feeds are looping synthetic scenes.
+    config = demo_config(args.config or DEFAULT_DEMO_CONFIG, stack.settings.home / "demo")
     supervisor = Supervisor(stack)
     supervisor.up(config)
     token = issue_token(local_token_secret(stack.settings.home), Role.operator, "demo-operator", ttl_s=7 * 86400)
     print(f"Pantau console: http://127.0.0.1:8000/?token={token}", flush=True)
     print(
-        "Simulating the city's sensors; Ctrl-C stops the simulator (pantau down stops everything).",
+        "Simulating the city's sensors (the cameras play synthetic scenes); Ctrl-C stops the simulator "
+        "(pantau down stops everything).",
         file=sys.stderr,
         flush=True,
     )
