@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,8 @@ from kafka.structs import TopicPartition
 from pydantic import Field, ValidationError
 
 from detectors.camera_pipeline import CameraPipeline, FrameRejected
-from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS
+from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident, Phase
+from detectors.video.clips import ClipRecorder, sweep
 from detectors.video.evidence import decode_gray, decoded_size
 from detectors.zones.config import CameraDetectorsConfig
 from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
@@ -39,6 +41,9 @@ class Settings(CommonSettings):
     """Settings of the camera detector deployable."""
 
     camera_detectors_group: str = Field("pantau.detectors.cameras", description="Kafka consumer group")
+    evidence_dir: Path = Field(Path("evidence"), description="Where evidence clips are kept, one folder per camera")
+    clip_pre_s: float = Field(5.0, ge=0, description="Seconds of video kept before an incident")
+    clip_post_s: float = Field(5.0, ge=0, description="Seconds of video kept after an incident")
 
 
 class CameraDetectorWorker:
@@ -61,6 +66,10 @@ class CameraDetectorWorker:
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
         self.pipelines: dict[str, CameraPipeline] = {}
         self.frames = 0
+        self.evidence_dir = settings.evidence_dir
+        self.clips = ClipRecorder(settings.evidence_dir, settings.clip_pre_s, settings.clip_post_s)
+        self.retention_days = {camera.id: camera.retention_days for camera in config.cameras}
+        self._next_sweep_s = 0.0
 
     def handle(self, records: Sequence[Any]) -> None:
         now = utcnow()
@@ -75,7 +84,7 @@ class CameraDetectorWorker:
                 live = incident.model_copy(update={"detected_at": utcnow()})
                 self.producer.send(self.incidents_topic, key=live.key(), value=dumps(live))
 
-    def _frame(self, rec: Any, now: Any) -> list[Any]:
+    def _frame(self, rec: Any, now: Any) -> list[Incident]:
         if rec.key is None:
             raise ValueError("frame without a key (the camera id)")
         camera_id = rec.key.decode("utf-8", "replace")
@@ -91,13 +100,26 @@ class CameraDetectorWorker:
         if (gray.shape[1], gray.shape[0]) != decoded_size(meta.width_px, meta.height_px):
             raise ValueError(f"frame is not the {meta.width_px}x{meta.height_px} its headers announce")
         self.frames += 1
-        return pipeline.process(gray, meta.capture_ts, meta.seq)
+        self.clips.add_frame(camera_id, meta.capture_ts, rec.value)
+        incidents = pipeline.process(gray, meta.capture_ts, meta.seq)
+        return [self._with_clip(camera_id, incident) for incident in incidents]
+
+    def _with_clip(self, camera_id: str, incident: Incident) -> Incident:
+        if incident.phase is not Phase.raised:
+            return incident
+        path = self.clips.start(camera_id, incident.id, incident.ts)
+        clip = str(path.relative_to(self.evidence_dir))
+        return incident.model_copy(update={"evidence": {**incident.evidence, "clip": clip}})
 
     def make_durable(self) -> None:
         self.producer.flush(timeout=30)
 
     def tick(self, now_s: float) -> None:
-        return None
+        if now_s >= self._next_sweep_s:
+            self._next_sweep_s = now_s + 3600
+            deleted = sweep(self.evidence_dir, self.retention_days, default_days=30)
+            if deleted:
+                log.info("deleted %d evidence files past their camera's retention", deleted)
 
     def on_assigned(self, partitions: set[TopicPartition]) -> None:
         return None

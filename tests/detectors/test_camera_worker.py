@@ -97,6 +97,13 @@ cameras:
     snapshot = base64.b64decode(row[0]["snapshot_jpeg_b64"])
     assert snapshot[:2] == b"\xff\xd8" and len(snapshot) < 40_000
     assert len(row[0]["bbox_xyxy"]) == 4
+    clip = Path(pipeline.env["PANTAU_EVIDENCE_DIR"]) / row[0]["clip"]
+    deadline = time.monotonic() + 15
+    while not clip.exists():
+        assert time.monotonic() < deadline, f"no evidence clip {clip}"
+        time.sleep(0.2)
+    frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert 40 <= frames <= 55  # 5 s before and 5 s after the incident at 5 fps
 
     consumer = KafkaConsumer(
         pipeline.topic("pantau.dlq.v1"),
