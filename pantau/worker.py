@@ -74,6 +74,8 @@ class ConsumerLoop:
         self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
         self._last_commit_s = time.monotonic()
         self._assignment_seen = False
+        self._resubscribes = 0
+        self._next_resubscribe_s = 0.0
 
     # -- rebalance -----------------------------------------------------------------------------
     def _listener(self) -> ConsumerRebalanceListener:
@@ -109,10 +111,26 @@ class ConsumerLoop:
             log.warning("%s: could not commit before revocation (records will be redelivered): %s", self.name, exc)
 
     def _check_ready(self) -> None:
-        # An assignment made before the consumer saw the topics' partitions is empty; ready only once
-        # there is something to consume, or the topics are known and simply shared out to others.
-        if self._assignment_seen and (self.consumer.assignment() or self._topics_known()):
+        """Ready once partitions are assigned.
+
+        A group formed before this client saw its topics' partitions hands out nothing, and nothing
+        changes until the group rebalances: subscribe again (at most twice, a few seconds apart) once
+        the topics are known. A member that still gets nothing is one of more members than
+        partitions: idle, but ready.
+        """
+        if not self._assignment_seen:
+            return
+        if self.consumer.assignment() or self._resubscribes >= 2:
             self._mark_ready()
+            return
+        now = time.monotonic()
+        if now >= self._next_resubscribe_s and self._topics_known():
+            self._resubscribes += 1
+            self._next_resubscribe_s = now + 3.0
+            self._assignment_seen = False
+            log.info("%s: joined with no partitions before the topics were known; joining again", self.name)
+            self.consumer.unsubscribe()
+            self.consumer.subscribe(self.topics, listener=self._listener())
 
     def _topics_known(self) -> bool:
         return all(self.consumer.partitions_for_topic(topic) for topic in self.topics)

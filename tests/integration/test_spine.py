@@ -106,8 +106,8 @@ def test_reading_from_outside_client_becomes_alert_on_websocket_and_rows(
         assert changes[-1]["version"] == 3
         assert changes[-1]["count"] == 2 and changes[-1]["condition_active"] is True
 
-    wait_for(lambda: pipeline.count("sensor_readings") == 4, 10, "4 readings stored")
-    wait_for(lambda: pipeline.count("incidents") == 3, 10, "3 incidents stored (raised, cleared, raised)")
+    wait_for(lambda: pipeline.count("sensor_readings") == 4, 20, "4 readings stored")
+    wait_for(lambda: pipeline.count("incidents") == 3, 20, "3 incidents stored (raised, cleared, raised)")
     assert pipeline.count("alerts") == 1
     assert pipeline.count("alerts", "status = 'new' AND count = 2") == 1
     assert pipeline.count("alert_history") == 3  # opened, cleared, repeated

@@ -114,11 +114,33 @@ def test_not_ready_on_an_empty_assignment_made_before_the_topic_was_known() -> N
     loop = ConsumerLoop(consumer, FlakySink(consumer=consumer), ["readings"], name="test")
     consumer.listener = loop._listener()
     known: dict[str, set[int] | None] = {"readings": None}
+    assigned: set[TopicPartition] = set()
+    joins: list[int] = []
     consumer.partitions_for_topic = lambda topic: known[topic]  # type: ignore[attr-defined]
-    consumer.assignment = lambda: set()  # type: ignore[method-assign]
+    consumer.assignment = lambda: assigned  # type: ignore[method-assign]
+    consumer.unsubscribe = lambda: joins.append(1)  # type: ignore[attr-defined]
+
     consumer.listener.on_partitions_assigned(set())
     loop._check_ready()
-    assert not loop.ready.is_set()  # joined, but the topic was not known yet: nothing to consume
+    assert not loop.ready.is_set() and joins == []  # joined, topic unknown yet: wait
     known["readings"] = {0}
     loop._check_ready()
-    assert loop.ready.is_set()  # the topic is known and shared out (here, to another member)
+    assert not loop.ready.is_set() and joins == [1]  # topic now known: join the group again
+    assigned.add(TP)
+    consumer.listener.on_partitions_assigned({TP})
+    loop._check_ready()
+    assert loop.ready.is_set()
+
+
+def test_member_left_without_partitions_is_ready_after_two_rejoins() -> None:
+    consumer = FakeConsumer(total=0)
+    loop = ConsumerLoop(consumer, FlakySink(consumer=consumer), ["readings"], name="test")
+    consumer.listener = loop._listener()
+    consumer.partitions_for_topic = lambda topic: {0}  # type: ignore[attr-defined]
+    consumer.assignment = lambda: set()  # type: ignore[method-assign]
+    consumer.unsubscribe = lambda: None  # type: ignore[attr-defined]
+    for _ in range(3):
+        consumer.listener.on_partitions_assigned(set())
+        loop._next_resubscribe_s = 0.0
+        loop._check_ready()
+    assert loop.ready.is_set()  # more members than partitions: idle, but ready
