@@ -16,7 +16,6 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaProducer
-from kafka.structs import TopicPartition
 from psycopg.types.json import Jsonb
 from pydantic import Field, ValidationError
 
@@ -31,7 +30,7 @@ from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_consumer, ma
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
-from pantau.worker import ConsumerLoop, install_signal_handlers
+from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
 
 log = logging.getLogger(__name__)
 STAGE = "alerting"
@@ -50,7 +49,7 @@ def apply_schema(conn: psycopg.Connection) -> None:
             conn.execute(statement)
 
 
-class AlertingWorker:
+class AlertingWorker(HandlerDefaults):
     """Batch handler: see the module docstring."""
 
     def __init__(
@@ -100,6 +99,7 @@ class AlertingWorker:
 
     def _apply(self, incidents: list[Incident]) -> dict[str, Alert]:
         changed: dict[str, Alert] = {}
+        docs: dict[str, Jsonb] = {}  # each changed alert's newest state, dumped once for history and row
         links: list[tuple[str, str | None]] = []
         history: list[tuple[object, ...]] = []
         with self.conn.cursor() as cur:
@@ -112,7 +112,7 @@ class AlertingWorker:
                 links.append((incident.id, alert.id if alert else None))
                 if alert is None:
                     continue
-                doc = Jsonb(alert.model_dump(mode="json"))
+                doc = docs[alert.id] = Jsonb(alert.model_dump(mode="json"))
                 history.append((alert.id, alert.version, alert.change, SYSTEM_ACTOR, alert.updated_at, doc))
                 changed[alert.id] = alert
             # executemany pipelines the statements: one round trip per batch, not one per row.
@@ -121,7 +121,7 @@ class AlertingWorker:
             if history:
                 cur.executemany(queries.INSERT_HISTORY, history)
             if changed:
-                cur.executemany(queries.UPSERT_ALERT, [_alert_row(a) for a in changed.values()])
+                cur.executemany(queries.UPSERT_ALERT, [_alert_row(a, docs[a.id]) for a in changed.values()])
                 cur.executemany(queries.UPSERT_OUTBOX, [(a.id, a.version) for a in changed.values()])
         self.conn.commit()
         for alert in changed.values():
@@ -153,17 +153,8 @@ class AlertingWorker:
             raise DatabaseError(f"clearing the alert outbox failed: {exc}") from exc
         self._unconfirmed.clear()
 
-    def tick(self, now_s: float) -> None:
-        return None
 
-    def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        return None
-
-    def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        return None
-
-
-def _alert_row(alert: Alert) -> dict[str, Any]:
+def _alert_row(alert: Alert, doc: Jsonb) -> dict[str, Any]:
     return {
         "id": alert.id,
         "source": alert.source,
@@ -177,7 +168,7 @@ def _alert_row(alert: Alert) -> dict[str, Any]:
         "count": alert.count,
         "version": alert.version,
         "updated_at": alert.updated_at,
-        "doc": Jsonb(alert.model_dump(mode="json")),
+        "doc": doc,
     }
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from kafka.structs import TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archive import queries
@@ -28,7 +27,7 @@ from pantau.exceptions import DatabaseError
 from pantau.kafka import HIGH_VOLUME_FETCH, DeadLetterSink, ensure_topics, make_consumer, make_producer
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
-from pantau.worker import ConsumerLoop, install_signal_handlers
+from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
 
 log = logging.getLogger(__name__)
 STAGE = "archive"
@@ -68,7 +67,7 @@ def apply_schema(conn: psycopg.Connection, settings: Settings) -> None:
         )
 
 
-class Archiver:
+class Archiver(HandlerDefaults):
     """Batch handler writing readings and incidents; idempotent on (sensor_id, ts) and (id, ts)."""
 
     def __init__(
@@ -182,12 +181,6 @@ class Archiver:
     def tick(self, now_s: float) -> None:
         if (self._readings or self._incidents) and now_s - self._batch_started_s >= self.max_batch_age_s:
             self._write()
-
-    def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        return None
-
-    def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        return None
 
 
 def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.structs import TopicPartition
 from pydantic import Field, ValidationError
 
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident, Phase, Severity, incident_id
@@ -28,7 +27,7 @@ from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_consumer, ma
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
-from pantau.worker import ConsumerLoop, install_signal_handlers
+from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
 
 log = logging.getLogger(__name__)
 STAGE = "detectors.camera-health"
@@ -102,7 +101,7 @@ class Settings(CommonSettings):
     video_loss_after_s: float = Field(15.0, gt=0, description="Seconds without frames before video loss")
 
 
-class CameraHealthWorker:
+class CameraHealthWorker(HandlerDefaults):
     """Batch handler around :class:`CameraHealthWatch`."""
 
     def __init__(
@@ -142,12 +141,6 @@ class CameraHealthWorker:
 
     def make_durable(self) -> None:
         self.producer.flush(timeout=30)
-
-    def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        return None
-
-    def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        return None
 
 
 def build(settings: Settings) -> ConsumerLoop:

@@ -31,7 +31,7 @@ from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_consumer, ma
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
-from pantau.worker import ConsumerLoop, install_signal_handlers
+from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
 
 log = logging.getLogger(__name__)
 STAGE = "detectors.cameras"
@@ -46,7 +46,7 @@ class Settings(CommonSettings):
     clip_post_s: float = Field(5.0, ge=0, description="Seconds of video kept after an incident")
 
 
-class CameraDetectorWorker:
+class CameraDetectorWorker(HandlerDefaults):
     """Batch handler running one :class:`CameraPipeline` per owned camera."""
 
     def __init__(
@@ -120,9 +120,6 @@ class CameraDetectorWorker:
             deleted = sweep(self.evidence_dir, self.retention_days, default_days=30)
             if deleted:
                 log.info("deleted %d evidence files past their camera's retention", deleted)
-
-    def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        return None
 
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
         gone = {tp.partition for tp in partitions}

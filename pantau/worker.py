@@ -47,6 +47,19 @@ class BatchHandler(Protocol):
         """Partitions are going away (after their work was made durable and committed)."""
 
 
+class HandlerDefaults:
+    """No-op timers and rebalance hooks, for handlers that keep no per-partition state."""
+
+    def tick(self, now_s: float) -> None:
+        return None
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        return None
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        return None
+
+
 class ConsumerLoop:
     """Runs a :class:`BatchHandler` over a subscribed consumer until ``stop`` is set."""
 

@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,7 +153,7 @@ class CameraFeed:
         self.backoff = backoff or Backoff()
         self.stop = threading.Event()
         self.counters = FeedCounters()
-        self._recent: list[float] = []  # monotonic send times of the last frames, for the measured fps
+        self._recent: deque[float] = deque(maxlen=50)  # monotonic send times of the last frames, for the fps
 
     def _status(self, state: FeedState) -> None:
         now = time.monotonic()
@@ -239,7 +240,7 @@ class CameraFeed:
             self.counters.frames_sent += 1
             self.counters.last_frame_ts = capture_ts
             now_s = time.monotonic()
-            self._recent = [*self._recent[-49:], now_s]
+            self._recent.append(now_s)
             if now_s >= next_status_s:
                 next_status_s = now_s + self.status_interval_s
                 self._status(FeedState.connected)
