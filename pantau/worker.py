@@ -73,6 +73,7 @@ class ConsumerLoop:
         commit_interval_s: float = 0.2,
         ready_file: Path | None = None,
         backoff_max_s: float = 10.0,
+        status_interval_s: float = 30.0,
     ) -> None:
         self.consumer = consumer
         self.handler = handler
@@ -89,6 +90,9 @@ class ConsumerLoop:
         self._assignment_seen = False
         self._resubscribes = 0
         self._next_resubscribe_s = 0.0
+        self.status_interval_s = status_interval_s
+        self._next_status_s = time.monotonic() + 5.0
+        self._records_since_status = 0
 
     # -- rebalance -----------------------------------------------------------------------------
     def _listener(self) -> ConsumerRebalanceListener:
@@ -167,6 +171,8 @@ class ConsumerLoop:
                 if not self.ready.is_set():
                     self._check_ready()
                 records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]
+                self._records_since_status += len(records)
+                self._log_status()
                 for rec in records:
                     self._first_uncommitted.setdefault(TopicPartition(rec.topic, rec.partition), rec.offset)
                 try:
@@ -185,6 +191,27 @@ class ConsumerLoop:
             self._commit(force=True)
         finally:
             self.consumer.close(autocommit=False)
+
+    def _log_status(self) -> None:
+        """A periodic line saying where the worker sits, so an idle worker can be told from a stuck one."""
+        now = time.monotonic()
+        if now < self._next_status_s:
+            return
+        self._next_status_s = now + self.status_interval_s
+        positions = {}
+        for tp in sorted(self.consumer.assignment(), key=lambda t: (t.topic, t.partition)):
+            try:
+                positions[f"{tp.topic}[{tp.partition}]"] = self.consumer.position(tp, timeout_ms=200)
+            except Exception as exc:  # a status line must never stop the worker
+                positions[f"{tp.topic}[{tp.partition}]"] = f"unknown ({type(exc).__name__})"
+        log.info(
+            "%s: %d records since last status; ready=%s; positions %s",
+            self.name,
+            self._records_since_status,
+            self.ready.is_set(),
+            positions or "(no partitions assigned)",
+        )
+        self._records_since_status = 0
 
     def _rewind(self) -> None:
         """Seek every partition back to its first record whose work may not be durable."""

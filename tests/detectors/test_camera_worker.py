@@ -86,7 +86,8 @@ cameras:
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"no intrusion alert; dead letters: {read_topic(pipeline, 'pantau.dlq.v1')}; "
-                f"frames on the topic: {len(read_topic(pipeline, 'pantau.frames.v1'))}"
+                f"frames on the topic: {len(read_topic(pipeline, 'pantau.frames.v1'))}\n"
+                f"camera-detectors log:\n{pipeline.log_tail('camera-detectors', 80)}"
             )
         time.sleep(0.3)
     assert pipeline.count("alerts", "zone = 'lawn' AND priority = 2 AND district = 'Klojen'") == 1
