@@ -230,11 +230,15 @@ class MotionDetector:
 
         prev_fg = self._prev_fg
         self._prev_fg = fg_raw
-        static = cv2.bitwise_not(fg_raw)
+        # Learn fast only where the pixel itself matches its background. Using the shake-tolerant test
+        # here too would let a standing person erode away from the edges inwards: once an edge pixel
+        # is learned, its dark value enters its neighbours' tolerance range, and so on.
+        changed: MatLike = cv2.bitwise_or(fg_raw, cv2.compare(np.abs(diff), limit, cv2.CMP_GT))
+        static = cv2.bitwise_not(changed)
         cv2.accumulateWeighted(norm, bg, cfg.learning_rate, mask=static)
         cv2.accumulateWeighted(diff * diff, var, cfg.learning_rate, mask=static)
         if cfg.foreground_learning_rate > 0:
-            cv2.accumulateWeighted(norm, bg, cfg.foreground_learning_rate, mask=fg_raw)
+            cv2.accumulateWeighted(norm, bg, cfg.foreground_learning_rate, mask=changed)
         if jump:
             return MotionResult(index, (), foreground_frac, True, False)
 

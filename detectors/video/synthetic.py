@@ -41,7 +41,9 @@ class FigurePath:
     """A person-like figure walking along ``waypoints`` (normalized bottom-centre points, x then y).
 
     It appears at ``start_s`` on the first waypoint, walks at ``speed_px_s`` and disappears on reaching
-    the last one; waypoints may lie outside 0..1 so that it walks in or out of the frame.
+    the last one; waypoints may lie outside 0..1 so that it walks in or out of the frame. With
+    ``dwell_s`` it stands that long at every waypoint between the first and the last (a loiterer,
+    a crowd milling about), shifting its weight by up to ``sway_px`` as people standing do.
     """
 
     figure_id: int
@@ -51,6 +53,8 @@ class FigurePath:
     width_px: int = 20
     height_px: int = 50
     intensity: int = 40  # dark clothes by default; > 128 for a bright figure
+    dwell_s: float = 0.0
+    sway_px: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +224,20 @@ def _figure_position(fig: FigurePath, t_s: float, width_px: int, height_px: int)
     """Bottom-centre in pixels at ``t_s``, or None before the start or after the last waypoint."""
     if t_s < fig.start_s or len(fig.waypoints) < 2:
         return None
-    remaining_px = (t_s - fig.start_s) * fig.speed_px_s
+    remaining_s = t_s - fig.start_s
     points = [(x * width_px, y * height_px) for x, y in fig.waypoints]
-    for (x0, y0), (x1, y1) in itertools.pairwise(points):
-        seg_px = math.hypot(x1 - x0, y1 - y0)
-        if remaining_px <= seg_px:
-            f = remaining_px / seg_px if seg_px > 0 else 0.0
+    for index, ((x0, y0), (x1, y1)) in enumerate(itertools.pairwise(points)):
+        walk_s = math.hypot(x1 - x0, y1 - y0) / fig.speed_px_s
+        if remaining_s <= walk_s:
+            f = remaining_s / walk_s if walk_s > 0 else 0.0
             return x0 + f * (x1 - x0), y0 + f * (y1 - y0)
-        remaining_px -= seg_px
+        remaining_s -= walk_s
+        if index < len(points) - 2 and fig.dwell_s > 0:
+            if remaining_s <= fig.dwell_s:
+                # Standing: a slow weight shift, never a walk.
+                sway = fig.sway_px * math.sin(2 * math.pi * remaining_s / 2.3 + fig.figure_id)
+                return x1 + sway, y1
+            remaining_s -= fig.dwell_s
     return None
 
 

@@ -29,10 +29,19 @@ class IntrusionConfig(BaseModel):
 
 
 class LoiteringConfig(BaseModel):
-    """A confirmed track inside the zone for at least ``min_s`` seconds."""
+    """Someone inside the zone for at least ``min_s`` seconds.
+
+    People who stay somewhere get occluded by passers-by and lose their track now and then: an
+    absence shorter than ``grace_s`` does not restart the count, and a new track that appears within
+    ``reacquire_frac`` (normalized distance) of where a lost one was last seen carries its time on.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     min_s: float = Field(60.0, gt=0)
+    grace_s: float = Field(5.0, ge=0, description="absences shorter than this do not restart the count")
+    reacquire_frac: float = Field(
+        0.08, ge=0, le=1, description="a new track this close to a lost one's last point continues its episode"
+    )
 
 
 class CrowdConfig(BaseModel):

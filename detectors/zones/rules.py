@@ -10,6 +10,7 @@ replay gives the same id.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,23 +169,67 @@ class IntrusionRule(_PerTrackRule[IntrusionConfig]):
         return self.incident(frame, episode_ts=episode.start_ts, track=track, title="Intrusion")
 
 
-class LoiteringRule(_PerTrackRule[LoiteringConfig]):
-    """Someone has stayed inside the zone for ``min_s`` seconds."""
+@dataclass
+class _Stay:
+    start_ts: datetime
+    last_seen_ts: datetime
+    last_point: Point
+    reported: bool = False
+
+
+class LoiteringRule(ZoneRule[LoiteringConfig]):
+    """Someone has stayed inside the zone for ``min_s`` seconds (one incident per stay).
+
+    A stay survives short absences (``grace_s``) and changes of track: when a track is lost in an
+    occlusion and a new one appears where it was, the new one inherits the stay's start.
+    """
 
     name = "loitering"
 
-    def due(self, episode: _Episode, frame: SceneFrame) -> bool:
-        return (frame.ts - episode.start_ts).total_seconds() >= self.params.min_s
+    def __init__(self, zone: ZoneConfig, params: LoiteringConfig) -> None:
+        super().__init__(zone, params)
+        self.stays: dict[int, _Stay] = {}
 
-    def report(self, frame: SceneFrame, track: TrackView, episode: _Episode) -> Incident:
-        stayed_s = (frame.ts - episode.start_ts).total_seconds()
-        return self.incident(
-            frame,
-            episode_ts=episode.start_ts,
-            track=track,
-            title=f"Loitering {stayed_s:.0f} s",
-            evidence={"stayed_s": round(stayed_s, 1)},
-        )
+    def process(self, frame: SceneFrame) -> list[Incident]:
+        if not frame.armed:
+            self.stays.clear()
+            return []
+        out: list[Incident] = []
+        inside = [t for t in frame.tracks if t.confirmed and self.inside(t)]
+        seen = {t.track_id for t in inside}
+        for track in inside:
+            stay = self.stays.get(track.track_id) or self._reacquire(track, seen, frame.ts)
+            stay.last_seen_ts, stay.last_point = frame.ts, track.bottom_centre
+            stayed_s = (frame.ts - stay.start_ts).total_seconds()
+            if not stay.reported and stayed_s >= self.params.min_s:
+                stay.reported = True
+                out.append(
+                    self.incident(
+                        frame,
+                        episode_ts=stay.start_ts,
+                        track=track,
+                        title=f"Loitering {stayed_s:.0f} s",
+                        evidence={"stayed_s": round(stayed_s, 1)},
+                    )
+                )
+        for track_id, stay in list(self.stays.items()):
+            if (frame.ts - stay.last_seen_ts).total_seconds() > self.params.grace_s:
+                del self.stays[track_id]
+        return out
+
+    def _reacquire(self, track: TrackView, seen: set[int], ts: datetime) -> _Stay:
+        """The nearest stay whose track is absent, if it was last seen close by; else a new stay."""
+        x, y = track.bottom_centre
+        best_id, best_d = None, self.params.reacquire_frac
+        for track_id, stay in self.stays.items():
+            if track_id in seen:
+                continue
+            d = math.hypot(stay.last_point[0] - x, stay.last_point[1] - y)
+            if d <= best_d:
+                best_id, best_d = track_id, d
+        stay = self.stays.pop(best_id) if best_id is not None else _Stay(ts, ts, track.bottom_centre)
+        self.stays[track.track_id] = stay
+        return stay
 
 
 class AbandonedObjectRule(_PerTrackRule[AbandonedObjectConfig]):

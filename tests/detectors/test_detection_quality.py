@@ -251,3 +251,58 @@ def test_abandoned_object_precision_recall() -> None:
             score.fn += 1
     assert score.tp + score.fn == 6  # every second scene has a bag
     assert score.precision >= 0.95 and score.recall >= 0.95, score
+
+
+LOITER_MIN_S = 20.0
+
+
+def loitering_scene(seed: int) -> SceneSpec:
+    """Two people come into the yard, one on each side: each either walks straight through (a few
+    seconds inside) or stays, wandering between spots on its side and standing at each for a while.
+    (Two people standing together are one blob, and one loitering incident.)"""
+    rng = random.Random(700 + seed)
+    figures = []
+    for fid, (x_min, x_max) in ((1, (0.37, 0.46)), (2, (0.54, 0.63))):
+        start = (rng.uniform(x_min, x_max), rng.uniform(0.25, 0.4))
+        start_s = rng.uniform(0.5, 3.0) + (fid - 1) * rng.uniform(4.0, 8.0)
+        if rng.random() < 0.5:
+            spots = [(rng.uniform(x_min, x_max), rng.uniform(0.68, 0.95)) for _ in range(rng.randint(4, 6))]
+            path = [start, *spots, (rng.uniform(x_min, x_max), 1.2)]
+            figures.append(
+                FigurePath(fid, path, start_s, speed_px_s=rng.uniform(15, 30), dwell_s=rng.uniform(4.0, 7.0))
+            )
+        else:
+            path = [start, (rng.uniform(x_min, x_max), 1.2)]
+            figures.append(FigurePath(fid, path, start_s, speed_px_s=rng.uniform(20, 45)))
+    return SceneSpec(figures=figures, nuisances=[SensorNoise(sigma_levels=4.0)], frames=300, seed=700 + seed)
+
+
+def test_loitering_precision_recall_and_latency() -> None:
+    """A stay of min_s + 3 s or more must be reported once, within 1 s of min_s; a walk-through never."""
+    score, delays_s = Score(), []
+    for seed in range(16):
+        spec = loitering_scene(seed)
+        incidents, frames = run(camera([{"loitering": {"min_s": LOITER_MIN_S}}]), spec)
+        entered: dict[int, int] = {}
+        left: dict[int, int] = {}
+        for frame in frames:
+            for box in frame.truth:
+                if point_in_polygon(box.bottom_centre, YARD):
+                    entered.setdefault(box.figure_id, frame.index)
+                    left[box.figure_id] = frame.index
+        stayed_s = {fid: (left[fid] - entered[fid]) / spec.fps for fid in entered}
+        assert all(s >= LOITER_MIN_S + 3 or s <= LOITER_MIN_S - 5 for s in stayed_s.values()), stayed_s
+        loiterers = {fid for fid, s in stayed_s.items() if s >= LOITER_MIN_S + 3}
+        matched: set[int] = set()
+        for incident in incidents:
+            fid = _figure_at(frames, int(incident.evidence["frame"]), incident.evidence["bbox_xyxy"])
+            if fid in loiterers and fid not in matched:
+                matched.add(fid)
+                score.tp += 1
+                delays_s.append((int(incident.evidence["frame"]) - entered[fid]) / spec.fps - LOITER_MIN_S)
+            else:
+                score.fp += 1
+        score.fn += len(loiterers - matched)
+    assert score.tp >= 8, "too few loiterers in the scenes to judge"
+    assert score.precision >= 0.95 and score.recall >= 0.95, score
+    assert max(delays_s) <= 1.0, f"loitering reported {max(delays_s):.1f} s after the person had stayed min_s"
