@@ -22,6 +22,8 @@ from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.capture import FrameSampler, encode_frame
 from pantau.exceptions import ConfigError, PantauError
 
+_LISTED_EVIDENCE = frozenset({"tamper_kind", "frame", "camera", "track_id", "bbox_xyxy"})
+
 
 class AnalyzeError(PantauError):
     """The video cannot be read."""
@@ -73,6 +75,8 @@ def analyze(
                         "bbox_xyxy": evidence.get("bbox_xyxy"),
                         "title": incident.title,
                         "id": incident.id,
+                        # What else the rule measured: people and occupancy, stayed_s, person_score...
+                        "details": {k: v for k, v in evidence.items() if k not in _LISTED_EVIDENCE},
                     }
                 if annotate is not None:
                     if writer is None:

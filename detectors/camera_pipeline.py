@@ -16,6 +16,7 @@ import numpy.typing as npt
 from detectors.schemas import Incident, Phase, Severity, incident_id
 from detectors.video.evidence import snapshot_b64
 from detectors.video.motion import MotionConfig, MotionDetector, polygon_mask
+from detectors.video.person import PersonVerifier, person_confidence
 from detectors.video.static_objects import StaticObject, StaticObjectConfig, StaticObjectDetector
 from detectors.video.tamper import TamperConfig, TamperDetector, TamperKind
 from detectors.video.tracking import Track, Tracker, TrackerConfig
@@ -32,6 +33,16 @@ TAMPER_EVERY_N_FRAMES = 3
 STATIC_EVERY_N_FRAMES = 5
 STATIC_CONFIG = StaticObjectConfig(short_rate=0.4, long_rate=0.005, warmup_frames=3)
 TAMPER_CONFIG = TamperConfig(reference_frames=5, hold_frames=4, clear_frames=3, adopt_frames=10)
+
+
+def foreground_area_frac(foreground: npt.NDArray[np.uint8], xyxy: tuple[float, float, float, float]) -> float:
+    """How much of the frame is moving foreground inside the normalized box ``xyxy``."""
+    height, width = int(foreground.shape[0]), int(foreground.shape[1])
+    x0, y0 = max(int(xyxy[0] * width), 0), max(int(xyxy[1] * height), 0)
+    x1, y1 = min(int(np.ceil(xyxy[2] * width)), width), min(int(np.ceil(xyxy[3] * height)), height)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return int(np.count_nonzero(foreground[y0:y1, x0:x1])) / (width * height)
 
 
 class FrameRejected(ValueError):
@@ -58,12 +69,15 @@ class CameraPipeline:
             StaticObjectDetector(STATIC_CONFIG) if any(rule.name == "abandoned_object" for rule in self.rules) else None
         )
         self._still: list[StaticObject] = []
+        # Crowd estimates need each object's moving area, measured on the motion mask.
+        self._measure_areas = any(rule.name == "crowd" for rule in self.rules)
         self.last_ts: datetime | None = None
         self.frames = 0
         self._mask: npt.NDArray[np.uint8] | None = None
         self._mask_shape: tuple[int, ...] = ()
         self.tracks: list[Track] = []
         self.tamper = TamperDetector(TAMPER_CONFIG)
+        self.persons = PersonVerifier(camera.person_check) if camera.person_check is not None else None
         self.tamper_kind: TamperKind | None = None
         self._tamper_since: datetime | None = None
 
@@ -89,9 +103,14 @@ class CameraPipeline:
         incidents = self._tamper(gray, ts, frame_index) if self.frames % TAMPER_EVERY_N_FRAMES == 1 else []
         result = self.motion.process(gray, self._mask_for(gray))
         self.tracks = self.tracker.update(result.blobs, ts.timestamp())
+        fg = result.foreground if self._measure_areas else None
         views = tuple(
-            TrackView(t.track_id, t.xyxy, t.bottom_centre, t.confirmed) for t in self.tracks if t.missed_frames == 0
+            self._view(gray, t, ts.timestamp(), foreground_area_frac(fg, t.xyxy) if fg is not None else 0.0)
+            for t in self.tracks
+            if t.missed_frames == 0
         )
+        if self.persons is not None:
+            self.persons.forget({t.track_id for t in self.tracks})
         if self.static_objects is not None:
             if self.frames % STATIC_EVERY_N_FRAMES == 1:
                 self._still = self.static_objects.process(gray, ts.timestamp())
@@ -105,6 +124,24 @@ class CameraPipeline:
             armed = self.tamper_kind is None and rule.zone.schedule.armed_at(local)
             incidents.extend(rule.process(SceneFrame(self.camera, frame_index, ts, views, armed)))
         return [self._with_snapshot(gray, incident) for incident in incidents]
+
+    def _view(self, gray: npt.NDArray[np.uint8], track: Track, ts_s: float, area_frac: float) -> TrackView:
+        """What the zone rules see of a track; with a person check, whether it is a person decides."""
+        confirmed, score, confidence = track.confirmed, None, 0.9
+        if self.persons is not None and track.confirmed:
+            passed, score = self.persons.verify(gray, track.track_id, track.xyxy, ts_s)
+            confidence = person_confidence(score)
+            if self.persons.config.mode == "require":
+                confirmed = passed
+        return TrackView(
+            track.track_id,
+            track.xyxy,
+            track.bottom_centre,
+            confirmed,
+            confidence,
+            area_frac=area_frac,
+            person_score=score,
+        )
 
     def _tamper(self, gray: npt.NDArray[np.uint8], ts: datetime, frame_index: int) -> list[Incident]:
         result = self.tamper.process(gray)

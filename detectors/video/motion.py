@@ -92,6 +92,9 @@ class MotionResult:
     foreground_frac: float  # changed fraction of the unmasked frame, before noise filtering
     lighting_change: bool
     warming_up: bool
+    # The cleaned foreground (255 = moving) at work size, before the merge dilation: how much of a
+    # box is really covered, for crowd estimates. None whenever ``blobs`` is empty by rule.
+    foreground: Gray | None = None
 
 
 def polygon_mask(polygons: Sequence[Sequence[tuple[float, float]]], width_px: int, height_px: int) -> Gray:
@@ -246,9 +249,10 @@ class MotionDetector:
         if cfg.persistence_radius_px > 0 and prev_fg is not None:
             fg = cv2.bitwise_and(fg, cv2.dilate(prev_fg, self._persist_kernel))
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open_kernel)
+        cleaned = fg
         if cfg.merge_radius_px > 0:
             fg = cv2.dilate(fg, self._merge_kernel)
-        return MotionResult(index, self._blobs(fg), foreground_frac, False, False)
+        return MotionResult(index, self._blobs(fg), foreground_frac, False, False, np.asarray(cleaned, np.uint8))
 
     # -- internals ---------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -55,6 +56,10 @@ class FigurePath:
     intensity: int = 40  # dark clothes by default; > 128 for a bright figure
     dwell_s: float = 0.0
     sway_px: float = 1.5
+    # "blob": a simple body-and-head shape; "person": a silhouette in human proportions (head,
+    # shoulders, arms, legs) that HOG's people detector recognises; "vehicle": a car-like box, for
+    # what the person check must turn away.
+    shape: Literal["blob", "person", "vehicle"] = "blob"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +246,45 @@ def _figure_position(fig: FigurePath, t_s: float, width_px: int, height_px: int)
     return None
 
 
+def _draw_person(canvas: FloatImage, fig: FigurePath, x: float, y: float) -> None:
+    """A standing person ``height_px`` tall in classic proportions (the head an eighth of the height)."""
+    u = fig.height_px / 8.0
+    value = float(fig.intensity)
+
+    def pt(dx: float, dy: float) -> tuple[int, int]:
+        return round(x + dx * u), round(y - dy * u)
+
+    cv2.ellipse(canvas, pt(0, 7.4), (max(1, round(0.45 * u)), max(1, round(0.55 * u))), 0, 0, 360, value + 10, -1)
+    cv2.rectangle(canvas, pt(-0.12, 6.9), pt(0.12, 6.5), value, -1)
+    torso = np.array([pt(-1.0, 6.5), pt(1.0, 6.5), pt(0.8, 3.9), pt(-0.8, 3.9)], np.int32)
+    cv2.fillPoly(canvas, [torso], value, cv2.LINE_AA)
+    for side in (-1, 1):
+        cv2.line(canvas, pt(side * 1.0, 6.3), pt(side * 1.25, 3.6), value, max(1, round(0.4 * u)), cv2.LINE_AA)
+        cv2.line(canvas, pt(side * 0.45, 4.0), pt(side * 0.7, 0.1), value - 10, max(1, round(0.55 * u)), cv2.LINE_AA)
+
+
+def _draw_vehicle(canvas: FloatImage, fig: FigurePath, x: float, y: float) -> None:
+    """A car seen from the side: body, a cabin with darker windows, two wheels."""
+    w, h = fig.width_px, fig.height_px
+    value = float(fig.intensity)
+    x0, x1 = round(x - w / 2), round(x + w / 2)
+    cv2.rectangle(canvas, (x0, round(y - h * 0.75)), (x1, round(y - h * 0.2)), value, -1)
+    cv2.rectangle(canvas, (round(x0 + w * 0.2), round(y - h)), (round(x1 - w * 0.2), round(y - h * 0.7)), value, -1)
+    cv2.rectangle(
+        canvas, (round(x0 + w * 0.26), round(y - h * 0.93)), (round(x1 - w * 0.26), round(y - h * 0.76)), value + 60, -1
+    )
+    for wheel_x in (x0 + w * 0.22, x1 - w * 0.22):
+        cv2.circle(canvas, (round(wheel_x), round(y - h * 0.2)), max(2, round(h * 0.2)), value - 20, -1, cv2.LINE_AA)
+
+
 def _draw_figure(canvas: FloatImage, fig: FigurePath, x_px: float, y_px: float) -> None:
-    """Body ellipse plus head circle, the bottom-centre at (x_px, y_px); a little shading so it is not flat."""
+    """The figure's shape with its bottom-centre at (x_px, y_px)."""
+    if fig.shape == "person":
+        _draw_person(canvas, fig, x_px, y_px)
+        return
+    if fig.shape == "vehicle":
+        _draw_vehicle(canvas, fig, x_px, y_px)
+        return
     w, h = fig.width_px, fig.height_px
     head_r = max(2, w // 4)
     body_top = y_px - h + 2 * head_r

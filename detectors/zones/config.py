@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.schemas import Severity
+from detectors.video.person import PersonCheckConfig
 from ingest.cameras.config import CameraConfig
 
 NormalizedPoint = Annotated[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]], ...]
@@ -22,10 +23,12 @@ _SCHEDULE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
 class IntrusionConfig(BaseModel):
-    """A confirmed track's bottom-centre inside the zone for ``min_frames`` consecutive frames."""
+    """A confirmed track's bottom-centre inside the zone for ``min_frames`` frames; one incident per
+    stay, which survives absences shorter than ``grace_s`` (and a new track where the old was lost)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     min_frames: int = Field(2, ge=1)
+    grace_s: float = Field(1.0, ge=0, description="absences shorter than this do not start a new incident")
 
 
 class LoiteringConfig(BaseModel):
@@ -45,11 +48,30 @@ class LoiteringConfig(BaseModel):
 
 
 class CrowdConfig(BaseModel):
-    """More than ``max_people`` tracks inside the zone, held for ``min_s`` seconds."""
+    """More than ``max_people`` people, or moving people covering more than ``max_occupancy`` of the
+    zone, held for ``min_s`` seconds; cleared after ``clear_s`` back under.
+
+    People merge into one blob in a dense crowd, so each moving object counts as its foreground area
+    over one person's; a person's area starts at ``person_area_frac`` (of the frame) and is learned
+    from people seen alone in the zone.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    max_people: int = Field(25, ge=1)
-    min_s: float = Field(5.0, ge=0)
+    max_people: int | None = Field(25, ge=1, description="more people than this is a crowd (null: count off)")
+    max_occupancy: float | None = Field(
+        None, gt=0, le=1, description="moving people covering more of the zone than this is a crowd (null: off)"
+    )
+    min_s: float = Field(5.0, ge=0, description="how long the crowd must hold before it is reported")
+    clear_s: float = Field(5.0, ge=0, description="how long back under the limit before it is cleared")
+    person_area_frac: float = Field(
+        0.003, gt=0, lt=1, description="one person's foreground area as a fraction of the frame, until learned"
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> CrowdConfig:
+        if self.max_people is None and self.max_occupancy is None:
+            raise ValueError("a crowd rule needs max_people or max_occupancy")
+        return self
 
 
 class LineCrossingConfig(BaseModel):
@@ -166,6 +188,7 @@ class DetectorCameraConfig(CameraConfig):
 
     masks: list[list[NormalizedPoint]] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    person_check: PersonCheckConfig | None = None
 
     @model_validator(mode="after")
     def _unique_zones(self) -> DetectorCameraConfig:

@@ -11,7 +11,10 @@ replay gives the same id.
 from __future__ import annotations
 
 import math
+import statistics
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -41,6 +44,8 @@ class TrackView:
     confirmed: bool
     confidence: float = 0.9
     static_s: float = 0.0  # how long the object has not moved (abandoned objects)
+    area_frac: float = 0.0  # its moving (foreground) area, fraction of the frame; 0: not measured
+    person_score: float | None = None  # the HOG person check's best margin, when the camera has one
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ class ZoneRule(ABC, Generic[C]):
         details: dict[str, Any] = {"frame": frame.frame_index, "camera": camera.id}
         if track is not None:
             details.update(track_id=track.track_id, bbox_xyxy=list(track.xyxy))
+            if track.person_score is not None:
+                details.update(person_score=round(track.person_score, 3))
         details.update(evidence or {})
         return Incident(
             id=incident_id(rule_key, camera.id, phase, episode_ts),
@@ -109,157 +116,152 @@ class ZoneRule(ABC, Generic[C]):
 
 
 @dataclass
-class _Episode:
-    start_ts: datetime
-    frames_inside: int = 0
-    reported: bool = False
-    frames_missing: int = 0
-
-
-_GRACE_FRAMES = 3  # a track unseen or outside this long ends its episode (brief occlusions do not)
-
-
-class _PerTrackRule(ZoneRule[C]):
-    """Shared episode bookkeeping for rules about one track inside the zone."""
-
-    def __init__(self, zone: ZoneConfig, params: C) -> None:
-        super().__init__(zone, params)
-        self.episodes: dict[int, _Episode] = {}
-
-    def process(self, frame: SceneFrame) -> list[Incident]:
-        if not frame.armed:
-            self.episodes.clear()
-            return []
-        out: list[Incident] = []
-        seen: set[int] = set()
-        for track in frame.tracks:
-            if not track.confirmed or not self.inside(track):
-                continue
-            seen.add(track.track_id)
-            episode = self.episodes.setdefault(track.track_id, _Episode(start_ts=frame.ts))
-            episode.frames_inside += 1
-            episode.frames_missing = 0
-            if not episode.reported and self.due(episode, frame):
-                episode.reported = True
-                out.append(self.report(frame, track, episode))
-        for track_id in list(self.episodes):
-            if track_id not in seen:
-                episode = self.episodes[track_id]
-                episode.frames_missing += 1
-                if episode.frames_missing > _GRACE_FRAMES:
-                    del self.episodes[track_id]
-        return out
-
-    @abstractmethod
-    def due(self, episode: _Episode, frame: SceneFrame) -> bool: ...
-
-    @abstractmethod
-    def report(self, frame: SceneFrame, track: TrackView, episode: _Episode) -> Incident: ...
-
-
-class IntrusionRule(_PerTrackRule[IntrusionConfig]):
-    """Someone is inside the zone (for ``min_frames`` frames)."""
-
-    name = "intrusion"
-
-    def due(self, episode: _Episode, frame: SceneFrame) -> bool:
-        return episode.frames_inside >= self.params.min_frames
-
-    def report(self, frame: SceneFrame, track: TrackView, episode: _Episode) -> Incident:
-        return self.incident(frame, episode_ts=episode.start_ts, track=track, title="Intrusion")
-
-
-@dataclass
 class _Stay:
+    """One person's (or object's) time in the zone, which may pass from track to track."""
+
     start_ts: datetime
     last_seen_ts: datetime
     last_point: Point
+    frames_inside: int = 0
     reported: bool = False
+    velocity: Point = (0.0, 0.0)  # of the bottom-centre, normalized units per second
+
+    def seen(self, ts: datetime, point: Point) -> None:
+        dt_s = (ts - self.last_seen_ts).total_seconds()
+        if dt_s > 0:
+            vx, vy = (point[0] - self.last_point[0]) / dt_s, (point[1] - self.last_point[1]) / dt_s
+            self.velocity = (0.5 * self.velocity[0] + 0.5 * vx, 0.5 * self.velocity[1] + 0.5 * vy)
+        self.last_seen_ts, self.last_point = ts, point
+        self.frames_inside += 1
+
+    def predicted(self, ts: datetime) -> Point:
+        dt_s = (ts - self.last_seen_ts).total_seconds()
+        return (self.last_point[0] + self.velocity[0] * dt_s, self.last_point[1] + self.velocity[1] * dt_s)
 
 
-class LoiteringRule(ZoneRule[LoiteringConfig]):
-    """Someone has stayed inside the zone for ``min_s`` seconds (one incident per stay).
+class _PerTrackRule(ZoneRule[C]):
+    """Shared bookkeeping for rules about one track inside the zone: one incident per *stay*.
 
-    A stay survives short absences (``grace_s``) and changes of track: when a track is lost in an
-    occlusion and a new one appears where it was, the new one inherits the stay's start.
+    A stay survives short absences (``grace_s``: occlusions, a step outside) and changes of track:
+    when a track is lost and a new one appears within ``reacquire_frac`` of where its person would
+    be by now (last point plus last velocity), the new one carries the stay on, so a person whose
+    track broke is not reported twice.
     """
 
-    name = "loitering"
+    grace_s: float = 1.0
+    reacquire_frac: float = 0.1
 
-    def __init__(self, zone: ZoneConfig, params: LoiteringConfig) -> None:
+    def __init__(self, zone: ZoneConfig, params: C) -> None:
         super().__init__(zone, params)
         self.stays: dict[int, _Stay] = {}
+
+    def candidates(self, frame: SceneFrame) -> list[TrackView]:
+        return [t for t in frame.tracks if t.confirmed and self.inside(t)]
 
     def process(self, frame: SceneFrame) -> list[Incident]:
         if not frame.armed:
             self.stays.clear()
             return []
         out: list[Incident] = []
-        inside = [t for t in frame.tracks if t.confirmed and self.inside(t)]
+        inside = self.candidates(frame)
         seen = {t.track_id for t in inside}
         for track in inside:
             stay = self.stays.get(track.track_id) or self._reacquire(track, seen, frame.ts)
-            stay.last_seen_ts, stay.last_point = frame.ts, track.bottom_centre
-            stayed_s = (frame.ts - stay.start_ts).total_seconds()
-            if not stay.reported and stayed_s >= self.params.min_s:
+            stay.seen(frame.ts, track.bottom_centre)
+            if not stay.reported and self.due(stay, frame):
                 stay.reported = True
-                out.append(
-                    self.incident(
-                        frame,
-                        episode_ts=stay.start_ts,
-                        track=track,
-                        title=f"Loitering {stayed_s:.0f} s",
-                        evidence={"stayed_s": round(stayed_s, 1)},
-                    )
-                )
+                out.append(self.report(frame, track, stay))
         for track_id, stay in list(self.stays.items()):
-            if (frame.ts - stay.last_seen_ts).total_seconds() > self.params.grace_s:
+            if (frame.ts - stay.last_seen_ts).total_seconds() > self.grace_s:
                 del self.stays[track_id]
         return out
 
     def _reacquire(self, track: TrackView, seen: set[int], ts: datetime) -> _Stay:
-        """The nearest stay whose track is absent, if it was last seen close by; else a new stay."""
+        """The nearest stay whose track is absent, if its person would be close by now; else a new stay."""
         x, y = track.bottom_centre
-        best_id, best_d = None, self.params.reacquire_frac
+        best_id, best_d = None, self.reacquire_frac
         for track_id, stay in self.stays.items():
             if track_id in seen:
                 continue
-            d = math.hypot(stay.last_point[0] - x, stay.last_point[1] - y)
+            px, py = stay.predicted(ts)
+            d = math.hypot(px - x, py - y)
             if d <= best_d:
                 best_id, best_d = track_id, d
         stay = self.stays.pop(best_id) if best_id is not None else _Stay(ts, ts, track.bottom_centre)
         self.stays[track.track_id] = stay
         return stay
 
+    @abstractmethod
+    def due(self, stay: _Stay, frame: SceneFrame) -> bool: ...
+
+    @abstractmethod
+    def report(self, frame: SceneFrame, track: TrackView, stay: _Stay) -> Incident: ...
+
+
+class IntrusionRule(_PerTrackRule[IntrusionConfig]):
+    """Someone is inside the zone (for ``min_frames`` frames); one incident per person's stay."""
+
+    name = "intrusion"
+
+    def __init__(self, zone: ZoneConfig, params: IntrusionConfig) -> None:
+        super().__init__(zone, params)
+        self.grace_s = params.grace_s
+
+    def due(self, stay: _Stay, frame: SceneFrame) -> bool:
+        return stay.frames_inside >= self.params.min_frames
+
+    def report(self, frame: SceneFrame, track: TrackView, stay: _Stay) -> Incident:
+        return self.incident(frame, episode_ts=stay.start_ts, track=track, title="Intrusion")
+
+
+class LoiteringRule(_PerTrackRule[LoiteringConfig]):
+    """Someone has stayed inside the zone for ``min_s`` seconds (one incident per stay).
+
+    People who stay get occluded by passers-by and lose their track now and then, hence the longer
+    ``grace_s`` (default 5 s) than intrusion's.
+    """
+
+    name = "loitering"
+
+    def __init__(self, zone: ZoneConfig, params: LoiteringConfig) -> None:
+        super().__init__(zone, params)
+        self.grace_s, self.reacquire_frac = params.grace_s, params.reacquire_frac
+
+    def due(self, stay: _Stay, frame: SceneFrame) -> bool:
+        return (frame.ts - stay.start_ts).total_seconds() >= self.params.min_s
+
+    def report(self, frame: SceneFrame, track: TrackView, stay: _Stay) -> Incident:
+        stayed_s = (frame.ts - stay.start_ts).total_seconds()
+        return self.incident(
+            frame,
+            episode_ts=stay.start_ts,
+            track=track,
+            title=f"Loitering {stayed_s:.0f} s",
+            evidence={"stayed_s": round(stayed_s, 1)},
+        )
+
 
 class AbandonedObjectRule(_PerTrackRule[AbandonedObjectConfig]):
     """An object that has not moved inside the zone for ``min_s`` seconds."""
 
     name = "abandoned_object"
+    grace_s = 2.0  # static objects are looked for once a second
 
-    def process(self, frame: SceneFrame) -> list[Incident]:
+    def candidates(self, frame: SceneFrame) -> list[TrackView]:
         # Abandoned objects are still by definition: they need no displacement to count.
-        still = tuple(
-            TrackView(t.track_id, t.xyxy, t.bottom_centre, True, t.confidence, t.static_s)
-            for t in frame.tracks
-            if t.static_s > 0
-        )
-        return super().process(SceneFrame(frame.camera, frame.frame_index, frame.ts, still, frame.armed))
+        return [t for t in frame.tracks if t.static_s >= self.params.min_s and self.inside(t)]
 
-    def due(self, episode: _Episode, frame: SceneFrame) -> bool:
+    def due(self, stay: _Stay, frame: SceneFrame) -> bool:
         return True
 
-    def report(self, frame: SceneFrame, track: TrackView, episode: _Episode) -> Incident:
+    def report(self, frame: SceneFrame, track: TrackView, stay: _Stay) -> Incident:
         return self.incident(
             frame,
-            episode_ts=episode.start_ts,
+            episode_ts=stay.start_ts,
             track=track,
             title="Abandoned object",
             evidence={"static_s": round(track.static_s, 1)},
         )
-
-    def inside(self, track: TrackView) -> bool:
-        return track.static_s >= self.params.min_s and super().inside(track)
 
 
 class LineCrossingRule(ZoneRule[LineCrossingConfig]):
@@ -305,52 +307,142 @@ class LineCrossingRule(ZoneRule[LineCrossingConfig]):
         return out
 
 
+_SMOOTH_S = 2.0  # crowd estimates are the median over this window: blobs split and merge frame to frame
+# A person's area is a low percentile of the last lone-person observations, taken only while the
+# zone holds at most a few objects.
+_LEARN_MAX_OBJECTS = 3
+_LEARN_MIN_SAMPLES = 20
+_LEARN_PERCENTILE = 0.4
+_LEARN_WINDOW = 300
+
+
+def polygon_area(polygon: Sequence[Point]) -> float:
+    """Area of a simple polygon (shoelace), in the units of its points squared."""
+    total = 0.0
+    for (x0, y0), (x1, y1) in zip(polygon, [*polygon[1:], polygon[0]], strict=True):
+        total += x0 * y1 - x1 * y0
+    return abs(total) / 2
+
+
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 @dataclass
 class _CrowdState:
     over_since: datetime | None = None
+    under_since: datetime | None = None
     raised_ts: datetime | None = None
-    history: list[int] = field(default_factory=list)
+    window: deque[tuple[datetime, int, float]] = field(default_factory=deque)
 
 
 class CrowdRule(ZoneRule[CrowdConfig]):
-    """More than ``max_people`` tracks inside the zone for ``min_s``; cleared when it drops back."""
+    """Too many people in the zone (``max_people``) or too much of it covered (``max_occupancy``).
+
+    In a dense crowd people merge into few blobs, so tracks are not counted one each: a moving
+    object inside counts as its foreground area over one person's (at least one, if confirmed), and
+    the person's area is learned from confirmed tracks seen alone in the zone. Unconfirmed objects
+    count only when they are several people large (people who stood still together); jitter
+    (foliage, noise) never confirms and is never that large. Estimates are smoothed over 2 s; a crowd
+    is raised after ``min_s`` over the limit and cleared after ``clear_s`` back under.
+    """
 
     name = "crowd"
 
     def __init__(self, zone: ZoneConfig, params: CrowdConfig) -> None:
         super().__init__(zone, params)
         self.state = _CrowdState()
+        self.person_area_frac = params.person_area_frac
+        self._lone_areas: deque[float] = deque(maxlen=_LEARN_WINDOW)
+        self._learned_from: float | None = None
+        self.zone_area_frac = max(polygon_area(zone.polygon), 1e-9)
+
+    def estimate(self, tracks: Sequence[TrackView]) -> tuple[int, float]:
+        """People inside and the fraction of the zone their moving area covers, for one frame."""
+        inside = [t for t in tracks if t.area_frac > 0 and self.inside(t)]
+        self._learn(inside, tracks)
+        people, area = 0, 0.0
+        for track in inside:
+            persons = track.area_frac / self.person_area_frac
+            if track.confirmed:
+                people += max(1, round(persons))
+                area += track.area_frac
+            elif persons >= 2.5:
+                people += round(persons)
+                area += track.area_frac
+        return people, area / self.zone_area_frac
+
+    def _learn(self, inside: Sequence[TrackView], tracks: Sequence[TrackView]) -> None:
+        """Learn a person's area from confirmed tracks alone in a near-empty zone.
+
+        Only while at most a few objects, covering no more than a few people's area, are inside (a
+        dense crowd is a few large tracks; two people walking together are one track and would
+        teach a double size), and as a low percentile of recent observations, so that the pairs
+        that slip through do not drag it up.
+        """
+        crowded_area = (_LEARN_MAX_OBJECTS + 1) * self.person_area_frac
+        if len(inside) > _LEARN_MAX_OBJECTS or sum(t.area_frac for t in inside) > crowded_area:
+            return
+        for track in inside:
+            if track.confirmed and not any(o is not track and _overlaps(o.xyxy, track.xyxy) for o in tracks):
+                self._lone_areas.append(track.area_frac)
+        if len(self._lone_areas) >= _LEARN_MIN_SAMPLES and self._lone_areas[-1] != self._learned_from:
+            self._learned_from = self._lone_areas[-1]
+            ordered = sorted(self._lone_areas)
+            learned = ordered[int(len(ordered) * _LEARN_PERCENTILE)]
+            base = self.params.person_area_frac
+            self.person_area_frac = min(max(learned, base / 4), base * 4)
 
     def process(self, frame: SceneFrame) -> list[Incident]:
-        count = sum(1 for t in frame.tracks if self.inside(t))
         state = self.state
-        if count > self.params.max_people and frame.armed:
+        people_now, occupancy_now = self.estimate(frame.tracks)
+        state.window.append((frame.ts, people_now, occupancy_now))
+        while (frame.ts - state.window[0][0]).total_seconds() > _SMOOTH_S:
+            state.window.popleft()
+        people = int(statistics.median_low(p for _, p, _ in state.window))
+        occupancy = statistics.median(o for _, _, o in state.window)
+        limits = self.params
+        over = frame.armed and (
+            (limits.max_people is not None and people > limits.max_people)
+            or (limits.max_occupancy is not None and occupancy > limits.max_occupancy)
+        )
+        evidence = {
+            "people": people,
+            "occupancy": round(occupancy, 3),
+            "max_people": limits.max_people,
+            "max_occupancy": limits.max_occupancy,
+        }
+        if over:
+            state.under_since = None
             state.over_since = state.over_since or frame.ts
             held_s = (frame.ts - state.over_since).total_seconds()
-            if state.raised_ts is None and held_s >= self.params.min_s:
+            if state.raised_ts is None and held_s >= limits.min_s:
                 state.raised_ts = state.over_since
                 return [
                     self.incident(
                         frame,
                         episode_ts=state.over_since,
-                        title=f"Crowd of {count}",
-                        evidence={"people": count, "max_people": self.params.max_people},
+                        title=f"Crowd of about {people} ({occupancy:.0%} of the zone)",
+                        evidence=evidence,
                     )
                 ]
             return []
         state.over_since = None
-        if state.raised_ts is not None:
-            raised_ts, state.raised_ts = state.raised_ts, None
-            return [
-                self.incident(
-                    frame,
-                    episode_ts=raised_ts,
-                    title=f"Crowd dispersed ({count})",
-                    phase=Phase.cleared,
-                    evidence={"people": count},
-                )
-            ]
-        return []
+        if state.raised_ts is None:
+            return []
+        state.under_since = state.under_since or frame.ts
+        if frame.armed and (frame.ts - state.under_since).total_seconds() < limits.clear_s:
+            return []
+        raised_ts, state.raised_ts, state.under_since = state.raised_ts, None, None
+        return [
+            self.incident(
+                frame,
+                episode_ts=raised_ts,
+                title=f"Crowd dispersed (about {people})",
+                phase=Phase.cleared,
+                evidence=evidence,
+            )
+        ]
 
 
 ZONE_RULES: dict[str, type[ZoneRule[Any]]] = {

@@ -30,6 +30,7 @@ class CameraConfig(BaseModel):
     name: str | None = None
     masks: list[Any] = Field(default_factory=list, description="Ignored areas (validated by the detectors)")
     zones: list[Any] = Field(default_factory=list, description="Zones and their rules (validated by the detectors)")
+    person_check: Any = Field(None, description="HOG person check of moving objects (validated by the detectors)")
     retention_days: float = Field(30, gt=0, description="How long evidence of this camera is kept")
 
     @property

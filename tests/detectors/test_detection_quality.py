@@ -11,14 +11,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import cv2
+import numpy as np
 import pytest
 
 from detectors.camera_pipeline import CameraPipeline
-from detectors.schemas import Incident
+from detectors.schemas import Incident, Phase
+from detectors.video.person import PersonCheckConfig
 from detectors.video.synthetic import (
     CameraShake,
     FigurePath,
@@ -34,6 +36,7 @@ from detectors.video.synthetic import (
 )
 from detectors.zones.config import DetectorCameraConfig
 from detectors.zones.geometry import point_in_polygon, segments_intersect, side_of_line
+from detectors.zones.rules import CrowdRule
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -306,3 +309,139 @@ def test_loitering_precision_recall_and_latency() -> None:
     assert score.tp >= 8, "too few loiterers in the scenes to judge"
     assert score.precision >= 0.95 and score.recall >= 0.95, score
     assert max(delays_s) <= 1.0, f"loitering reported {max(delays_s):.1f} s after the person had stayed min_s"
+
+
+PLAZA = [(0.15, 0.45), (0.85, 0.45), (0.85, 0.98), (0.15, 0.98)]
+CROWD_MAX_PEOPLE = 10
+
+
+def crowd_scene(seed: int, people: int) -> SceneSpec:
+    """``people`` arrive from the sides over 8 s, mill about the plaza (walking between spots and
+    standing at each), and head back out the way they came."""
+    rng = random.Random(900 + seed)
+    figures = []
+    for fid in range(1, people + 1):
+        entry = rng.choice(
+            [(-0.05, rng.uniform(0.6, 0.95)), (1.05, rng.uniform(0.6, 0.95)), (rng.uniform(0.2, 0.8), 0.3)]
+        )
+        spots = [(rng.uniform(0.2, 0.8), rng.uniform(0.55, 0.95)) for _ in range(rng.randint(3, 5))]
+        figures.append(
+            FigurePath(
+                fid,
+                [entry, *spots, entry],
+                start_s=rng.uniform(0.5, 8.0),
+                speed_px_s=rng.uniform(25, 45),
+                dwell_s=rng.uniform(1.5, 4.0),
+            )
+        )
+    return SceneSpec(figures=figures, nuisances=[SensorNoise(sigma_levels=4.0)], frames=260, seed=900 + seed)
+
+
+def test_crowd_precision_recall_count_and_latency() -> None:
+    """Scenes alternate between a crowd (15 to 22 people) and a few people (3 to 7) in the plaza; a
+    crowd is raised once within min_s + 2 s of forming and cleared when it has gone, a few people
+    never raise one, and the estimated count follows the true one."""
+    rng = random.Random(42)
+    score, delays_s, errors = Score(), [], []
+    for seed in range(10):
+        crowded = seed % 2 == 0
+        spec = crowd_scene(seed, rng.randint(15, 22) if crowded else rng.randint(3, 7))
+        cam = camera([{"crowd": {"max_people": CROWD_MAX_PEOPLE, "min_s": 3}}], PLAZA)
+        pipeline = CameraPipeline(cam, ZoneInfo("Asia/Jakarta"))
+        rule = pipeline.rules[0]
+        assert isinstance(rule, CrowdRule)
+        incidents, formed, gone = [], None, None
+        for frame in render(spec):
+            incidents += pipeline.process(frame.gray, T0 + timedelta(seconds=frame.ts_s), frame.index)
+            true_count = sum(1 for box in frame.truth if point_in_polygon(box.bottom_centre, PLAZA))
+            if true_count > CROWD_MAX_PEOPLE:
+                formed = frame.index if formed is None else formed
+            elif formed is not None and true_count <= CROWD_MAX_PEOPLE and gone is None:
+                gone = frame.index
+            if true_count >= 5 and rule.state.window:
+                estimated = rule.state.window[-1][1]
+                errors.append(abs(estimated - true_count) / true_count)
+        raised = [i for i in incidents if i.phase is Phase.raised]
+        cleared = [i for i in incidents if i.phase is Phase.cleared]
+        if crowded:
+            assert formed is not None and gone is not None, "the scene did not make and disperse a crowd"
+            score.tp += min(len(raised), 1)
+            score.fn += 1 - min(len(raised), 1)
+            score.fp += max(len(raised) - 1, 0)
+            if raised:
+                delays_s.append((int(raised[0].evidence["frame"]) - formed) / spec.fps)
+            assert len(cleared) == len(raised) and all(int(i.evidence["frame"]) >= gone for i in cleared), (
+                gone,
+                [(i.phase, i.evidence["frame"], i.evidence["people"]) for i in incidents],
+            )
+        else:
+            assert formed is None
+            score.fp += len(raised)
+    assert score.precision >= 0.95 and score.recall >= 0.95, score
+    assert max(delays_s) <= 3 + 2, f"crowd reported {max(delays_s):.1f} s after it formed"
+    within = sum(1 for e in errors if e <= 0.25) / len(errors)
+    assert within >= 0.9, f"estimated count within 25 % of the truth on only {within:.0%} of frames"
+
+
+def person_or_vehicle_scene(seed: int) -> SceneSpec:
+    """Two lanes into the yard; in each, a person (44 to 70 px tall, dark, mid or bright clothes)
+    or a car comes down towards the camera."""
+    rng = random.Random(1100 + seed)
+    figures = []
+    for fid, lane_x in ((1, rng.uniform(0.40, 0.46)), (2, rng.uniform(0.54, 0.60))):
+        shape: Literal["person", "vehicle"] = rng.choice(["person", "person", "vehicle"])
+        size_px = rng.randint(44, 70)
+        figures.append(
+            FigurePath(
+                fid,
+                [(lane_x, rng.uniform(0.2, 0.4)), (lane_x + rng.uniform(-0.03, 0.03), 1.2)],
+                start_s=rng.uniform(0.5, 3.0),
+                speed_px_s=rng.uniform(35, 60) if shape == "person" else rng.uniform(40, 70),
+                width_px=round(size_px * (0.32 if shape == "person" else 0.9)),
+                height_px=size_px if shape == "person" else round(size_px * 0.45),
+                shape=shape,
+                intensity=rng.choice([40, 60, 200]),
+            )
+        )
+    return SceneSpec(figures=figures, nuisances=[SensorNoise(sigma_levels=4.0)], frames=75, seed=1100 + seed)
+
+
+@pytest.mark.parametrize("decoded_width_px", [640, 320])
+def test_person_check_keeps_people_and_turns_vehicles_away(decoded_width_px: int) -> None:
+    """With ``person_check`` an intrusion needs HOG to see a person: every person is still reported
+    once, no car is. Without it the cars are intrusions too. At 320 px as the worker decodes 640 px
+    frames, and at full size as the analyzer reads them."""
+    checked = camera(["intrusion"]).model_copy(update={"person_check": PersonCheckConfig()})
+    score, vehicle_hits_unchecked = Score(), 0
+    for seed in range(12):
+        spec = person_or_vehicle_scene(seed)
+        shapes = {fig.figure_id: fig.shape for fig in spec.figures}
+        frames = list(render(spec))
+        scaled = [
+            SyntheticFrame(
+                f.index,
+                f.ts_s,
+                np.asarray(cv2.resize(f.gray, (decoded_width_px, decoded_width_px * 9 // 16)), np.uint8),
+                f.truth,
+            )
+            for f in frames
+        ]
+        for cam in (checked, camera(["intrusion"])):
+            pipeline = CameraPipeline(cam, ZoneInfo("Asia/Jakarta"))
+            found = [
+                incident
+                for frame in scaled
+                for incident in pipeline.process(frame.gray, T0 + timedelta(seconds=frame.ts_s), frame.index)
+            ]
+            hits = [_figure_at(frames, int(i.evidence["frame"]), i.evidence["bbox_xyxy"]) for i in found]
+            if cam is checked:
+                people = {fid for fid, shape in shapes.items() if shape == "person"}
+                score.tp += len(people & set(hits))
+                score.fn += len(people - set(hits))
+                score.fp += sum(1 for fid in hits if fid not in people) + len(hits) - len(set(hits))
+                assert all(i.evidence["person_score"] >= 0.3 for i in found)
+            else:
+                vehicle_hits_unchecked += sum(1 for fid in hits if fid is not None and shapes[fid] == "vehicle")
+    assert score.tp >= 10, "too few people in the scenes to judge"
+    assert score.precision >= 0.95 and score.recall >= 0.95, score
+    assert vehicle_hits_unchecked >= 4, "the scenes' cars should be intrusions without the check"

@@ -48,8 +48,10 @@ def camera_factory() -> Callable[..., DetectorCameraConfig]:
     return make
 
 
-def track(track_id: int, x: float, y: float, confirmed: bool = True, static_s: float = 0.0) -> TrackView:
-    return TrackView(track_id, (x - 0.02, y - 0.1, x + 0.02, y), (x, y), confirmed, 0.9, static_s)
+def track(
+    track_id: int, x: float, y: float, confirmed: bool = True, static_s: float = 0.0, area_frac: float = 0.003
+) -> TrackView:
+    return TrackView(track_id, (x - 0.01, y - 0.05, x + 0.01, y), (x, y), confirmed, 0.9, static_s, area_frac)
 
 
 def run(camera: DetectorCameraConfig, frames: list[list[TrackView]], fps: float = 5, armed: bool = True) -> list[Any]:
@@ -121,23 +123,70 @@ def test_line_crossing_counts_directions(camera_factory: Callable[..., DetectorC
     assert [i.evidence["direction"] for i in both] == ["in", "out"]
 
 
-def test_crowd_raises_after_min_s_and_clears(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
-    camera = camera_factory(
-        [
-            {
-                "name": "square",
-                "polygon": SQUARE,
-                "rules": [{"crowd": {"max_people": 3, "min_s": 1}}],
-                "criticality": "critical",
-            }
-        ]
+def crowd_camera(camera_factory: Callable[..., DetectorCameraConfig], **params: Any) -> DetectorCameraConfig:
+    return camera_factory(
+        [{"name": "square", "polygon": SQUARE, "rules": [{"crowd": params}], "criticality": "critical"}]
     )
-    crowd = [[track(i, 0.45 + 0.02 * i, 0.5) for i in range(5)] for _ in range(10)]
-    calm = [[track(1, 0.5, 0.5)] for _ in range(3)]
+
+
+def test_crowd_raises_after_min_s_and_clears_after_clear_s(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = crowd_camera(camera_factory, max_people=3, min_s=1, clear_s=1)
+    crowd = [[track(i, 0.42 + 0.03 * i, 0.5) for i in range(5)] for _ in range(10)]
+    calm = [[track(1, 0.5, 0.5)] for _ in range(20)]
     incidents = run(camera, crowd + calm)
     assert [(i.type, i.phase) for i in incidents] == [("crowd", Phase.raised), ("crowd", Phase.cleared)]
     assert incidents[0].severity is Severity.critical and incidents[0].evidence["people"] == 5
     assert incidents[0].evidence["frame"] == 5  # held 1 s at 5 fps
+    # The 2 s median needs 6 calm frames to drop, then clear_s (5 frames) must pass.
+    assert incidents[1].evidence["frame"] == 10 + 5 + 5
+
+
+def test_a_short_dip_under_the_limit_does_not_clear_the_crowd(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    camera = crowd_camera(camera_factory, max_people=3, min_s=1, clear_s=3)
+    crowd = [[track(i, 0.42 + 0.03 * i, 0.5) for i in range(5)] for _ in range(20)]
+    dip = [[track(1, 0.5, 0.5)] for _ in range(12)]  # under for ~1.2 s once the median follows
+    assert [i.phase for i in run(camera, crowd + dip + crowd)] == [Phase.raised]
+
+
+def test_a_dense_crowd_merged_into_one_blob_counts_by_area(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = crowd_camera(camera_factory, max_people=8, min_s=1)
+    blob = [[TrackView(1, (0.41, 0.42, 0.59, 0.58), (0.5, 0.58), True, 0.9, 0.0, 0.003 * 12)] for _ in range(10)]
+    incidents = run(camera, blob)
+    assert len(incidents) == 1 and incidents[0].evidence["people"] == 12
+
+
+def test_jitter_never_makes_a_crowd_but_people_standing_together_do(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    camera = crowd_camera(camera_factory, max_people=3, min_s=1)
+    leaves = [[track(i, 0.42 + 0.03 * i, 0.5, confirmed=False) for i in range(6)] for _ in range(20)]
+    assert run(camera, leaves) == []
+    group = [[track(1, 0.5, 0.55, confirmed=False, area_frac=0.003 * 5)] for _ in range(10)]
+    assert [i.evidence["people"] for i in run(camera, group)] == [5]
+
+
+def test_crowd_by_occupancy(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = crowd_camera(camera_factory, max_people=None, max_occupancy=0.3, min_s=0)
+    four = [[track(i, 0.42 + 0.04 * i, 0.5) for i in range(4)] for _ in range(5)]  # 0.012 of 0.04: 30 %
+    assert run(camera, four) == []
+    five = [[track(i, 0.42 + 0.03 * i, 0.5) for i in range(5)] for _ in range(5)]
+    incidents = run(camera, five)
+    assert len(incidents) == 1 and incidents[0].evidence["occupancy"] == 0.375
+
+
+def test_crowd_learns_the_size_of_a_person_in_its_zone(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = crowd_camera(camera_factory, max_people=8, min_s=0)
+    near = [[track(1, 0.5, 0.5, area_frac=0.0055)] for _ in range(150)]  # people are bigger near the camera
+    blob = [[TrackView(2, (0.41, 0.42, 0.59, 0.58), (0.5, 0.58), True, 0.9, 0.0, 0.0055 * 6)] for _ in range(15)]
+    assert run(camera, near + blob) == []  # 6 people, not 11
+    assert run(camera, blob) != []  # without having learned, the same blob looks like 11
+
+
+def test_a_crowd_rule_needs_a_limit(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    with pytest.raises(ValidationError, match="needs max_people or max_occupancy"):
+        crowd_camera(camera_factory, max_people=None)
 
 
 def test_abandoned_object_needs_min_s_still(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
