@@ -12,6 +12,7 @@ after ``kill -9`` emits nothing twice.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import zlib
 from collections.abc import Sequence
@@ -85,12 +86,18 @@ class SensorRulesWorker:
         self.state_topic = settings.topic(TOPIC_DETECTOR_STATE)
         self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
         self.owned: set[int] = set()
+        # Partitions assigned whose state is not restored yet. The assignment callback runs on
+        # kafka-python's network thread, where reading a whole state topic would hold up heartbeats;
+        # the main loop restores them before it handles a record or fires a timer.
+        self._to_restore: set[int] = set()
+        self._lock = threading.Lock()
         self._next_tick_s = 0.0
         self._lag_s = 0.0  # how far behind the newest record handled was when it arrived
         self._members: dict[tuple[int, int], set[str]] = {}  # which sensors each state record holds
         self.emitted = 0
 
     def handle(self, records: Sequence[Any]) -> None:
+        self._restore_assigned()
         if records:
             self._lag_s = time.time() - records[-1].timestamp / 1000
         for rec in records:
@@ -107,6 +114,7 @@ class SensorRulesWorker:
             self.emitted += 1
 
     def tick(self, now_s: float) -> None:
+        self._restore_assigned()
         if now_s < self._next_tick_s:
             return
         self._next_tick_s = now_s + self.settings.tick_interval_s
@@ -145,13 +153,33 @@ class SensorRulesWorker:
 
     def on_assigned(self, partitions: set[TopicPartition]) -> None:
         mine = {tp.partition for tp in partitions if tp.topic == self.readings_topic}
-        self.owned |= mine
-        restored = self._restore(mine)
-        log.info("%s: partitions %s assigned, state of %d sensors restored", STAGE, sorted(mine), restored)
+        with self._lock:
+            self.owned |= mine
+            self._to_restore |= mine
+        log.info("%s: partitions %s assigned; restoring their state before their first record", STAGE, sorted(mine))
+
+    def _restore_assigned(self) -> None:
+        with self._lock:
+            pending = set(self._to_restore)
+        if not pending:
+            return
+        started_s = time.monotonic()
+        restored = self._restore(pending)  # a KafkaError leaves them pending: the loop retries
+        with self._lock:
+            self._to_restore -= pending
+        log.info(
+            "%s: state of %d sensors of partitions %s restored in %.2f s",
+            STAGE,
+            restored,
+            sorted(pending),
+            time.monotonic() - started_s,
+        )
 
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
         gone = {tp.partition for tp in partitions if tp.topic == self.readings_topic}
-        self.owned -= gone
+        with self._lock:
+            self.owned -= gone
+            self._to_restore -= gone
         self.engine.forget(
             {s for s in self.engine.sensor_ids() if partition_for_key(s.encode(), self.partitions) in gone}
         )
