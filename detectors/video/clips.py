@@ -3,8 +3,9 @@ retention period, then deleted.
 
 The recorder keeps each camera's last ``pre_s`` seconds of frames (the JPEG bytes as they arrived,
 so holding them costs no decoding). When an incident fires, the clip starts with those frames and
-goes on for ``post_s`` seconds; it is written as an MJPEG ``.avi`` at
-``<evidence dir>/<camera>/<incident id>.avi``, the path the incident already names.
+goes on for ``post_s`` seconds; it is written as a Motion-JPEG ``.avi`` of those very JPEGs
+(:mod:`detectors.video.avi`) at ``<evidence dir>/<camera>/<incident id>.avi``, the path the
+incident already names.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import cv2
-import numpy as np
+from detectors.video.avi import ClipFormatError, jpeg_size, write_mjpeg_avi
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +70,21 @@ class ClipRecorder:
         return path
 
     def _write(self, clip: _OpenClip) -> None:
-        clip.path.parent.mkdir(parents=True, exist_ok=True)
-        first = cv2.imdecode(np.frombuffer(clip.frames[0], np.uint8), cv2.IMREAD_GRAYSCALE)
-        if first is None:
-            log.warning("clip %s: first frame is not a JPEG; clip skipped", clip.path.name)
-            return
-        height_px, width_px = first.shape[:2]
-        tmp = clip.path.with_suffix(".part.avi")
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), self.fps, (width_px, height_px))
-        for jpeg in clip.frames:
-            image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-            if image is not None and image.shape[:2] == (height_px, width_px):
-                writer.write(image)
-        writer.release()
-        tmp.rename(clip.path)
+        # The frames are JPEGs already: wrapping them costs ~1 ms per clip, against ~150 ms for
+        # decoding and re-encoding 50 frames on the worker's thread.
+        try:
+            size = jpeg_size(clip.frames[0])
+            frames = [jpeg for jpeg in clip.frames if _size_or_none(jpeg) == size]
+            write_mjpeg_avi(clip.path, frames, self.fps)
+        except (ClipFormatError, OSError) as exc:
+            log.warning("clip %s not written: %s", clip.path.name, exc)
+
+
+def _size_or_none(jpeg: bytes) -> tuple[int, int] | None:
+    try:
+        return jpeg_size(jpeg)
+    except ClipFormatError:
+        return None
 
 
 def sweep(evidence_dir: Path, retention_days: dict[str, float], default_days: float, now_s: float | None = None) -> int:
