@@ -1,109 +1,374 @@
 """The alert book: turns incidents into alert changes (pure logic, no I/O).
 
-One open alert per identity (source + type + zone): a repeat of the same condition counts on the
-open alert instead of opening another; a ``cleared`` incident marks the condition inactive but
-leaves the alert open for an operator to resolve. Priority 1 (most urgent) to 4 comes from the
-incident's severity; a worse repeat raises the alert's priority, never lowers it.
+* **Identity and dedup.** One open alert per identity (by default source + type + zone; see
+  :class:`~alerting.config.AlertingConfig`): a repeat counts on the open alert (count, last seen,
+  latest evidence) instead of opening another. A ``cleared`` incident marks the condition inactive
+  but leaves the alert open for an operator to resolve.
+* **Reopen.** A *resolved* alert that fires again within ``reopen_window_s`` reopens (status
+  ``new`` again) instead of opening a duplicate; a *closed* alert is final.
+* **Flapping.** A condition raised again ``max_transitions`` times within ``window_s`` (after
+  clears or resolutions) marks its alert ``flapping``: it keeps counting, but notifications are
+  damped until it has been quiet for ``window_s``.
+* **Priority** 1 (most urgent) to 4, explained in words: the incident's severity (the more severe
+  of it and the type's configured base severity; the zone's or sensor's criticality is already in
+  it), one lower for low detector confidence, one higher for corroboration (another source in the
+  same district within the window) and for the type's night hours. A worse repeat raises an open
+  alert's priority, never lowers it.
+* **Correlation** rules (data in the config) raise an alert of their own when open alerts from
+  different sources match every clause in the same district (or zone) within a time window.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from alerting.config import AlertingConfig, AlertMatch, CorrelationRule
 from alerting.schemas import Alert, AlertStatus
 from detectors.schemas import Incident, Phase, Severity
 
-Identity = tuple[str, str, str]
+Identity = tuple[str, ...]
+
+_SEVERITY_OF_PRIORITY = {1: Severity.critical, 2: Severity.high, 3: Severity.medium, 4: Severity.low}
+# Evidence kept on the alert: what an operator needs to find the evidence, not the inline JPEG.
+_EVIDENCE_DROPPED = frozenset({"snapshot_jpeg_b64"})
 
 
-def identity_of(source: str, type_: str, zone: str | None) -> Identity:
-    return (source, type_, zone or "")
-
-
-def explain_priority(severity: Severity, incident: Incident, count: int) -> str:
-    """Why an alert has its priority, in words an operator reads at a glance."""
-    where = incident.source
-    if incident.location is not None and incident.location.district:
-        where += f" in {incident.location.district}"
-    text = f"P{severity.priority}: {severity.value} {incident.type.replace('_', ' ')} at {where}"
-    if incident.confidence < 1:
-        text += f" (confidence {incident.confidence:.2f})"
-    if count > 1:
-        text += f"; repeated {count} times"
-    return text
+def district_of(alert: Alert | Incident) -> str | None:
+    return alert.location.district if alert.location is not None else None
 
 
 class AlertBook:
-    """The open alerts, by identity; :meth:`apply` returns the new state of the alert an incident changed."""
+    """Open (and recently resolved) alerts by identity; :meth:`apply` returns the alerts an incident changed."""
 
-    def __init__(self, clock: Callable[[], datetime], new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+    def __init__(
+        self,
+        config: AlertingConfig,
+        tz: ZoneInfo,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.config = config
+        self.tz = tz
         self.clock = clock
         self.new_id = new_id
         self.open: dict[Identity, Alert] = {}
+        self.resolved: dict[Identity, Alert] = {}  # resolved alerts that may still reopen
+        self._raises: dict[Identity, deque[datetime]] = {}  # when each condition was raised again
 
-    def load(self, alerts: list[Alert]) -> None:
+    # -- identity ----------------------------------------------------------------------------------
+    def identity(self, item: Alert | Incident) -> Identity:
+        if isinstance(item, Alert) and item.source_kind == "correlation":
+            return ("correlation", item.source, item.type)
+        values = {"source": item.source, "type": item.type, "zone": item.zone or "", "district": district_of(item)}
+        return tuple(str(values[field] or "") for field in self.config.identity)
+
+    def load(self, alerts: Sequence[Alert]) -> None:
+        """Start from the stored alerts (open ones, and resolved ones still inside the reopen window)."""
         for alert in alerts:
-            if alert.is_open:
-                self.open[identity_of(alert.source, alert.type, alert.zone)] = alert
+            self.put(alert)
 
-    def apply(self, incident: Incident) -> Alert | None:
-        key = identity_of(incident.source, incident.type, incident.zone)
+    def put(self, alert: Alert) -> None:
+        """Keep the book in step with a change made elsewhere (an operator's command)."""
+        key = self.identity(alert)
+        if alert.is_open:
+            self.open[key] = alert
+            self.resolved.pop(key, None)
+            return
+        if self.open.get(key, alert).id == alert.id:
+            self.open.pop(key, None)
+        if alert.status is AlertStatus.resolved:
+            self.resolved[key] = alert
+        elif key in self.resolved and self.resolved[key].id == alert.id:
+            del self.resolved[key]
+
+    def find(self, alert_id: str) -> Alert | None:
+        for alert in (*self.open.values(), *self.resolved.values()):
+            if alert.id == alert_id:
+                return alert
+        return None
+
+    # -- incidents ---------------------------------------------------------------------------------
+    def apply(self, incident: Incident) -> list[Alert]:
+        """The alerts this incident changed (its own first, then any correlation it completed)."""
+        key = self.identity(incident)
         current = self.open.get(key)
         now = self.clock()
         if incident.phase is Phase.cleared:
             if current is None or not current.condition_active:
-                return None
-            updated = current.model_copy(
-                update={
-                    "condition_active": False,
-                    "version": current.version + 1,
-                    "change": "cleared",
-                    "last_incident_id": incident.id,
-                    "updated_at": now,
-                }
-            )
-        elif current is None:
-            updated = Alert(
-                id=self.new_id(),
-                status=AlertStatus.new,
-                priority=incident.severity.priority,
-                priority_reason=explain_priority(incident.severity, incident, 1),
-                severity=incident.severity,
-                type=incident.type,
-                source=incident.source,
-                source_kind=incident.source_kind,
-                zone=incident.zone,
-                title=incident.title,
-                location=incident.location,
-                first_seen=incident.ts,
-                last_seen=incident.ts,
-                count=1,
-                condition_active=True,
-                last_incident_id=incident.id,
-                version=1,
-                change="opened",
-                updated_at=now,
-            )
+                return []
+            updated = self._bump(current, now, "cleared", condition_active=False, last_incident_id=incident.id)
+            self.open[key] = updated
+            return [updated]
+
+        if current is None:
+            resolved = self.resolved.get(key)
+            window = timedelta(seconds=self.config.reopen_window_s)
+            if resolved is not None and resolved.resolved_at is not None and now - resolved.resolved_at <= window:
+                updated = self._reopen(resolved, incident, key, now)
+                del self.resolved[key]
+            else:
+                updated = self._open(incident, now)
         else:
-            severity = min(current.severity, incident.severity, key=lambda s: s.priority)
-            count = current.count + 1
-            updated = current.model_copy(
-                update={
-                    "count": count,
-                    "last_seen": max(current.last_seen, incident.ts),
-                    "severity": severity,
-                    "priority": severity.priority,
-                    "priority_reason": explain_priority(severity, incident, count),
-                    "title": incident.title,
-                    "condition_active": True,
-                    "last_incident_id": incident.id,
-                    "location": incident.location or current.location,
-                    "version": current.version + 1,
-                    "change": "repeated",
-                    "updated_at": now,
-                }
-            )
+            if not current.condition_active:
+                self._note_raise(key, now)
+            updated = self._repeat(current, incident, key, now)
         self.open[key] = updated
-        return updated
+        return [updated, *self._correlate(updated, now)]
+
+    def _open(self, incident: Incident, now: datetime) -> Alert:
+        priority, reason = self.priority(incident, 1)
+        return Alert(
+            id=self.new_id(),
+            status=AlertStatus.new,
+            priority=priority,
+            priority_reason=reason,
+            severity=_SEVERITY_OF_PRIORITY[priority],
+            type=incident.type,
+            source=incident.source,
+            source_kind=incident.source_kind,
+            zone=incident.zone,
+            title=incident.title,
+            location=incident.location,
+            first_seen=incident.ts,
+            last_seen=incident.ts,
+            count=1,
+            condition_active=True,
+            last_incident_id=incident.id,
+            version=1,
+            change="opened",
+            updated_at=now,
+            confidence=incident.confidence,
+            evidence=_evidence(incident),
+        )
+
+    def _repeat(self, current: Alert, incident: Incident, key: Identity, now: datetime) -> Alert:
+        count = current.count + 1
+        priority, reason = self.priority(incident, count)
+        if current.priority < priority:  # never lower an open alert's priority
+            priority, reason = current.priority, current.priority_reason
+        return self._bump(
+            current,
+            now,
+            "repeated",
+            count=count,
+            last_seen=max(current.last_seen, incident.ts),
+            priority=priority,
+            priority_reason=reason,
+            severity=_SEVERITY_OF_PRIORITY[priority],
+            title=incident.title,
+            condition_active=True,
+            last_incident_id=incident.id,
+            location=incident.location or current.location,
+            confidence=incident.confidence,
+            evidence=_evidence(incident),
+            flapping=self._flapping(key, now),
+        )
+
+    def _reopen(self, resolved: Alert, incident: Incident, key: Identity, now: datetime) -> Alert:
+        self._note_raise(key, now)
+        count = resolved.count + 1
+        priority, reason = self.priority(incident, count)
+        return self._bump(
+            resolved,
+            now,
+            "reopened",
+            status=AlertStatus.new,
+            count=count,
+            last_seen=max(resolved.last_seen, incident.ts),
+            priority=priority,
+            priority_reason=reason,
+            severity=_SEVERITY_OF_PRIORITY[priority],
+            title=incident.title,
+            condition_active=True,
+            last_incident_id=incident.id,
+            location=incident.location or resolved.location,
+            confidence=incident.confidence,
+            evidence=_evidence(incident),
+            acknowledged_by=None,
+            acknowledged_at=None,
+            resolved_at=None,
+            escalation_level=0,
+            flapping=self._flapping(key, now),
+        )
+
+    @staticmethod
+    def _bump(alert: Alert, now: datetime, change: str, **fields: Any) -> Alert:
+        return alert.model_copy(update={**fields, "version": alert.version + 1, "change": change, "updated_at": now})
+
+    def _note_raise(self, key: Identity, now: datetime) -> None:
+        self._raises.setdefault(key, deque()).append(now)
+
+    def _flapping(self, key: Identity, now: datetime) -> bool:
+        raises = self._raises.get(key)
+        if not raises:
+            return False
+        window = timedelta(seconds=self.config.flapping.window_s)
+        while raises and now - raises[0] > window:
+            raises.popleft()
+        return len(raises) >= self.config.flapping.max_transitions
+
+    # -- priority ----------------------------------------------------------------------------------
+    def priority(self, incident: Incident, count: int) -> tuple[int, str]:
+        """Priority 1..4 of an incident and the words that explain it."""
+        config = self.config
+        policy = config.types.get(incident.type)
+        severity = incident.severity
+        if policy is not None and policy.severity is not None and policy.severity.priority < severity.priority:
+            severity = policy.severity
+        priority = severity.priority
+        what = config.type_name(incident.type)
+        if incident.confidence < 1:
+            what += f" {incident.confidence:.2f}"
+        where = incident.source + (f" in {district_of(incident)}" if district_of(incident) else "")
+        if incident.zone:
+            where += f" ({incident.zone})"
+        raised: list[str] = []
+        lowered: list[str] = []
+        if incident.confidence < config.confidence_floor:
+            priority += 1
+            lowered.append(f"confidence under {config.confidence_floor:.2f}: one lower")
+        corroborating = self._corroborating(incident)
+        if corroborating is not None:
+            priority -= 1
+            minutes = config.corroboration_window_s / 60
+            raised.append(
+                f"{config.type_name(corroborating.type)} on {corroborating.source} in the same district "
+                f"within {minutes:.0f} min"
+            )
+        local = incident.ts.astimezone(self.tz).time()
+        if config.night is not None and config.night.applies(incident.type, local):
+            priority -= 1
+            raised.append(f"night hours ({local:%H:%M})")
+        priority = min(max(priority, 1), 4)
+        text = f"P{priority}: {severity.value} {what} at {where}"
+        if raised:
+            text += " + " + " + ".join(raised)
+        if lowered:
+            text += "; " + "; ".join(lowered)
+        if count > 1:
+            text += f"; repeated {count} times"
+        return priority, text
+
+    def _corroborating(self, incident: Incident) -> Alert | None:
+        district = district_of(incident)
+        window = timedelta(seconds=self.config.corroboration_window_s)
+        if district is None or window <= timedelta(0):
+            return None
+        others = [
+            a
+            for a in self.open.values()
+            if a.source != incident.source
+            and a.source_kind != "correlation"
+            and district_of(a) == district
+            and a.condition_active
+            and abs(incident.ts - a.last_seen) <= window
+        ]
+        return min(others, key=lambda a: (a.priority, -a.last_seen.timestamp()), default=None)
+
+    # -- correlation -------------------------------------------------------------------------------
+    def _correlate(self, trigger: Alert, now: datetime) -> list[Alert]:
+        if trigger.source_kind == "correlation":
+            return []
+        out = []
+        for rule in self.config.correlations:
+            alert = self._correlate_rule(rule, trigger, now)
+            if alert is not None:
+                self.open[self.identity(alert)] = alert
+                out.append(alert)
+        return out
+
+    def _correlate_rule(self, rule: CorrelationRule, trigger: Alert, now: datetime) -> Alert | None:
+        if not any(_matches(clause, trigger) for clause in rule.when):
+            return None
+        value = _group_value(rule, trigger)
+        if value is None:
+            return None
+        window = timedelta(seconds=rule.within_s)
+        candidates = sorted(
+            (
+                a
+                for a in self.open.values()
+                if a.source_kind != "correlation"
+                and a.condition_active
+                and _group_value(rule, a) == value
+                and abs(a.last_seen - trigger.last_seen) <= window
+            ),
+            key=lambda a: (a.id != trigger.id, -a.last_seen.timestamp()),  # the trigger first, then the newest
+        )
+        members: list[Alert] = []
+        for clause in rule.when:
+            used_sources = {m.source for m in members}
+            pick = next((a for a in candidates if a.source not in used_sources and _matches(clause, a)), None)
+            if pick is None:
+                return None
+            members.append(pick)
+        action = rule.then
+        source = f"{rule.name}@{value}"
+        current = self.open.get(("correlation", source, action.type))
+        related = sorted({m.id for m in members} | set(current.related if current else ()))
+        reason = f"P{action.priority}: {self.config.type_name(action.type)} ({rule.name}): " + " + ".join(
+            f"{self.config.type_name(m.type)} on {m.source}" for m in members
+        )
+        reason += f" in the same {rule.same} within {rule.within_s / 60:.0f} min"
+        if current is not None:
+            if set(related) == set(current.related):
+                return None  # nothing new joined: the correlation alert stays as it is
+            return self._bump(
+                current,
+                now,
+                "correlated",
+                related=related,
+                count=current.count + 1,
+                last_seen=max(m.last_seen for m in members),
+                priority_reason=reason,
+                last_incident_id=trigger.last_incident_id,
+            )
+        title = action.title.format(
+            type=self.config.type_name(action.type), district=value, zone=trigger.zone or "", rule=rule.name
+        )
+        return Alert(
+            id=self.new_id(),
+            status=AlertStatus.new,
+            priority=action.priority,
+            priority_reason=reason,
+            severity=_SEVERITY_OF_PRIORITY[action.priority],
+            type=action.type,
+            source=source,
+            source_kind="correlation",
+            zone=trigger.zone if rule.same == "zone" else None,
+            title=title,
+            location=trigger.location,
+            first_seen=min(m.first_seen for m in members),
+            last_seen=max(m.last_seen for m in members),
+            count=1,
+            condition_active=True,
+            last_incident_id=trigger.last_incident_id,
+            version=1,
+            change="opened",
+            updated_at=now,
+            correlation_rule=rule.name,
+            related=related,
+        )
+
+
+def _matches(clause: AlertMatch, alert: Alert) -> bool:
+    return (
+        (not clause.types or alert.type in clause.types)
+        and (not clause.source_kinds or alert.source_kind in clause.source_kinds)
+        and (not clause.sources or alert.source in clause.sources)
+        and (not clause.zones or (alert.zone or "") in clause.zones)
+        and alert.priority <= clause.max_priority
+    )
+
+
+def _group_value(rule: CorrelationRule, alert: Alert) -> str | None:
+    return district_of(alert) if rule.same == "district" else alert.zone
+
+
+def _evidence(incident: Incident) -> dict[str, Any]:
+    return {k: v for k, v in incident.evidence.items() if k not in _EVIDENCE_DROPPED} | {"incident_id": incident.id}

@@ -38,6 +38,25 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS alert_history_at ON alert_history (at DESC)",
+    # The audit: who did what, when, and why, for every change (system changes too).
+    "ALTER TABLE alert_history ADD COLUMN IF NOT EXISTS detail jsonb NOT NULL DEFAULT '{}'::jsonb",
+    # Append-only: an audit that can be edited is no audit. Retention drops whole partitions, not rows.
+    """
+    CREATE OR REPLACE FUNCTION pantau_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'alert_history is append-only (% refused)', TG_OP;
+    END $$
+    """,
+    """
+    DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                       WHERE t.tgname = 'alert_history_append_only' AND c.relnamespace = current_schema()::regnamespace)
+        THEN
+            CREATE TRIGGER alert_history_append_only BEFORE UPDATE OR DELETE ON alert_history
+                FOR EACH ROW EXECUTE FUNCTION pantau_audit_append_only();
+        END IF;
+    END $$
+    """,
     # Which incident went into which alert: makes a replayed incident a no-op.
     """
     CREATE TABLE IF NOT EXISTS alert_incidents (
@@ -69,7 +88,15 @@ UPSERT_ALERT = """
         count = EXCLUDED.count, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc
 """
 INSERT_HISTORY = """
-    INSERT INTO alert_history (alert_id, version, change, actor, at, doc) VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO alert_history (alert_id, version, change, actor, at, doc, detail) VALUES (%s, %s, %s, %s, %s, %s, %s)
+"""
+ALERT_DOC = "SELECT doc FROM alerts WHERE id = %s"
+ALERT_FOR_UPDATE = "SELECT doc FROM alerts WHERE id = %s FOR UPDATE"
+RECENTLY_RESOLVED = """
+    SELECT doc FROM alerts WHERE status = 'resolved' AND updated_at > now() - make_interval(secs => %s)
+"""
+AUDIT_OF_ALERT = """
+    SELECT version, change, actor, at, detail FROM alert_history WHERE alert_id = %s ORDER BY version
 """
 UPSERT_OUTBOX = """
     INSERT INTO alert_outbox (alert_id, version) VALUES (%s, %s)

@@ -8,7 +8,7 @@ highest ``version`` they have seen per alert and ignore older or repeated messag
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -43,7 +43,24 @@ class AlertStatus(StrEnum):
 
 OPEN_STATUSES = frozenset({AlertStatus.new, AlertStatus.acknowledged, AlertStatus.assigned})
 
-ChangeKind = Literal["opened", "repeated", "cleared", "reopened", "acknowledged", "assigned", "resolved", "closed"]
+ChangeKind = Literal[
+    "opened",
+    "repeated",
+    "cleared",
+    "reopened",
+    "acknowledged",
+    "assigned",
+    "resolved",
+    "closed",
+    "noted",
+    "responder",
+    "suppressed",
+    "unsuppressed",
+    "escalated",
+    "correlated",
+]
+CloseReason = Literal["handled", "false_alarm", "duplicate", "test"]
+ResponderStatus = Literal["notified", "en_route", "on_scene", "done", "stood_down"]
 
 
 class Alert(BaseModel):
@@ -59,7 +76,7 @@ class Alert(BaseModel):
     severity: Severity
     type: str
     source: str
-    source_kind: Literal["sensor", "camera"]
+    source_kind: Literal["sensor", "camera", "correlation"]
     zone: str | None = None
     title: str
     location: Location | None = None
@@ -71,6 +88,29 @@ class Alert(BaseModel):
     version: int = Field(ge=1, description="increases by one on every change")
     change: ChangeKind
     updated_at: AwareDatetime
+    # Lifecycle (commands from operators and responders).
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    assignee: str | None = Field(None, description="responder or team the alert is assigned to")
+    responders: dict[str, ResponderStatus] = Field(
+        default_factory=dict, description="each notified or assigned responder's last reported status"
+    )
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    close_reason: CloseReason | None = None
+    notes: int = Field(0, ge=0, description="how many notes operators added (texts are in the audit)")
+    # Why it is (not) being pushed to anyone.
+    suppressed: bool = Field(False, description="matched by a silence or inhibited: stored and shown, not pushed")
+    suppressed_by: list[str] = Field(default_factory=list, description="silence ids and inhibiting alert ids")
+    flapping: bool = Field(False, description="cleared and raised again too often: notifications are damped")
+    escalation_level: int = Field(0, ge=0, description="escalation tiers notified so far (0: first responders)")
+    # Correlation: an alert raised by a correlation rule lists the alerts it was made from.
+    correlation_rule: str | None = None
+    related: list[str] = Field(default_factory=list, description="ids of the alerts this one correlates")
+    confidence: float = Field(1.0, ge=0, le=1, description="the detector's confidence in the latest incident")
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, description="latest incident's evidence, without the inline snapshot"
+    )
 
     def key(self) -> bytes:
         return self.id.encode()

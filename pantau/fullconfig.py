@@ -9,11 +9,12 @@ from pantau.config import load_config_file, parse_section
 
 def check_config(path: Path) -> None:
     """Raise :class:`~pantau.exceptions.ConfigError` naming the first invalid key, if any."""
+    from alerting.config import AlertingFile
     from archive.service import ArchiveConfig
     from detectors.config import DetectorsConfig
     from detectors.zones.config import CameraDetectorsConfig
 
     data = load_config_file(path)
     # CameraDetectorsConfig is ingest's camera model plus the zones and rules, so it checks both.
-    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig):
+    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig, AlertingFile):
         parse_section(model, data, str(path))

@@ -54,6 +54,7 @@ def pipeline_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., Pip
                 "PANTAU_CONFIG": str(config),
                 "PANTAU_CONSOLE_PORT": str(console_port),
                 "PANTAU_INGEST_PORT": str(ingest_port),
+                "PANTAU_ALERTING_PORT": str(free_port()),
                 "PANTAU_HEARTBEAT_INTERVAL_S": "2",
                 "PANTAU_EVIDENCE_DIR": str(tmp_path / f"evidence-{tag}"),
             }

@@ -50,6 +50,10 @@ class Pipeline:
             db_schema=self.schema,
         )
 
+    @property
+    def alerting_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PANTAU_ALERTING_PORT']}"
+
     def topic(self, name: str) -> str:
         return self.prefix + name
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from alerting.book import AlertBook
 from detectors.schemas import Incident, Phase, Severity, incident_id
 from ingest.schemas import SensorReading
 from pantau.auth import Role, issue_token, verify_token
@@ -92,18 +91,3 @@ def _incident(phase: Phase, ts: datetime, severity: Severity = Severity.high) ->
         severity=severity,
         title="t",
     )
-
-
-def test_alert_book_counts_repeats_on_one_open_alert_and_escalates_priority() -> None:
-    now = datetime(2026, 11, 27, tzinfo=UTC)
-    book = AlertBook(clock=lambda: now)
-    first = book.apply(_incident(Phase.raised, now))
-    assert first is not None and (first.version, first.count, first.priority) == (1, 1, 2)
-    cleared = book.apply(_incident(Phase.cleared, now.replace(second=1)))
-    assert cleared is not None and not cleared.condition_active and cleared.id == first.id
-    again = book.apply(_incident(Phase.raised, now.replace(second=2), Severity.critical))
-    assert again is not None and again.id == first.id
-    assert (again.version, again.count, again.priority, again.condition_active) == (3, 2, 1, True)
-    assert again.priority_reason.startswith("P1: critical") and "repeated 2 times" in again.priority_reason
-    assert book.apply(_incident(Phase.cleared, now.replace(second=3))) is not None
-    assert book.apply(_incident(Phase.cleared, now.replace(second=4))) is None  # already cleared

@@ -1,0 +1,1 @@
+"""The alerting HTTP API: operator and responder commands, silences, CAP export, delivery log."""

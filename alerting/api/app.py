@@ -1,0 +1,19 @@
+"""``create_app``: the alerting API around a running :class:`~alerting.engine.AlertEngine`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from alerting.api.routers import commands, health
+from alerting.engine import AlertEngine
+from pantau.settings import CommonSettings
+
+
+def create_app(settings: CommonSettings, engine: AlertEngine) -> FastAPI:
+    app = FastAPI(title="Pantau alerting", version="1")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.token_secret = settings.require_token_secret()
+    app.include_router(health.router)
+    app.include_router(commands.router)
+    return app
