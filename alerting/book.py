@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from alerting.config import AlertingConfig, AlertMatch, CorrelationRule
 from alerting.schemas import Alert, AlertStatus
+from alerting.silences import Silence, suppression
 from detectors.schemas import Incident, Phase, Severity
 
 Identity = tuple[str, ...]
@@ -58,6 +59,7 @@ class AlertBook:
         self.new_id = new_id
         self.open: dict[Identity, Alert] = {}
         self.resolved: dict[Identity, Alert] = {}  # resolved alerts that may still reopen
+        self.silences: dict[str, Silence] = {}  # current and future silences (expired ones are dropped)
         self._raises: dict[Identity, deque[datetime]] = {}  # when each condition was raised again
 
     # -- identity ----------------------------------------------------------------------------------
@@ -117,8 +119,35 @@ class AlertBook:
             if not current.condition_active:
                 self._note_raise(key, now)
             updated = self._repeat(current, incident, key, now)
+        updated = self._with_suppression(updated, now)
         self.open[key] = updated
         return [updated, *self._correlate(updated, now)]
+
+    # -- suppression -------------------------------------------------------------------------------
+    def _with_suppression(self, alert: Alert, now: datetime) -> Alert:
+        """The alert with ``suppressed``/``suppressed_by`` as silences and inhibition say now."""
+        by = suppression(alert, list(self.silences.values()), list(self.open.values()), self.config.inhibit_rules, now)
+        if by == alert.suppressed_by:
+            return alert
+        return alert.model_copy(update={"suppressed": bool(by), "suppressed_by": by})
+
+    def resuppress(self) -> list[Alert]:
+        """Re-evaluate every open alert after silences or inhibiting alerts changed; returns the changed ones."""
+        now = self.clock()
+        for silence_id in [s.id for s in self.silences.values() if s.ended_at or s.ends_at <= now]:
+            del self.silences[silence_id]
+        changed = []
+        for key, alert in list(self.open.items()):
+            updated = self._with_suppression(alert, now)
+            if updated is alert:
+                continue
+            change = "suppressed" if updated.suppressed else "unsuppressed"
+            if updated.suppressed and alert.suppressed:
+                change = "suppressed"  # suppressed for other reasons than before
+            updated = self._bump(updated, now, change)
+            self.open[key] = updated
+            changed.append(updated)
+        return changed
 
     def _open(self, incident: Incident, now: datetime) -> Alert:
         priority, reason = self.priority(incident, 1)
@@ -278,6 +307,7 @@ class AlertBook:
         for rule in self.config.correlations:
             alert = self._correlate_rule(rule, trigger, now)
             if alert is not None:
+                alert = self._with_suppression(alert, now)
                 self.open[self.identity(alert)] = alert
                 out.append(alert)
         return out

@@ -11,6 +11,14 @@ Everything here is data an operator edits, not code::
       types:
         smoke: {severity: critical, name: Smoke}
       night: {hours: "22:00-05:00", types: [intrusion, loitering]}   # one higher at night
+      inhibit_rules:                      # a power cut explains the dark cameras in its district
+        - {name: power, source_match: {types: [power_loss]}, target_match: {types: [video_loss]}, equal: [district]}
+      channels:                           # how responders are reached (see docs/alerting.md)
+        - {type: webhook, name: rescue-hook, url: "https://rescue.example/hook", secret: "..."}
+      routing:                            # who is notified, escalation, quiet hours
+        groups: [{id: rescue-klojen, name: Rescue team Klojen}]
+        responders: [{id: budi, name: Budi, groups: [rescue-klojen], channels: [rescue-hook]}]
+        routes: [{match: {}, tiers: [{groups: [rescue-klojen], ack_deadline_s: 120}]}]
       correlations:
         - name: flood-risk
           when: [{types: [water_level]}, {types: [crowd]}]
@@ -27,6 +35,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alerting.channels.config import ChannelConfig
+from alerting.routing import RoutingConfig
+from alerting.silences import InhibitRule
 from detectors.schemas import Severity
 from detectors.zones.config import Schedule
 
@@ -131,6 +142,11 @@ class AlertingConfig(BaseModel):
     types: dict[str, TypePolicy] = Field(default_factory=dict)
     night: NightPolicy | None = None
     correlations: list[CorrelationRule] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(
+        default_factory=list, description="open alerts of one kind suppress the alerts they explain"
+    )
+    channels: list[ChannelConfig] = Field(default_factory=list, description="how responders are reached")
+    routing: RoutingConfig = Field(default_factory=RoutingConfig, description="who is notified, and escalation")
 
     @field_validator("identity")
     @classmethod
@@ -147,6 +163,17 @@ class AlertingConfig(BaseModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate correlation rule names: {', '.join(duplicates)}")
+        channels = [channel.name for channel in self.channels]
+        duplicates = sorted({n for n in channels if channels.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate channel names: {', '.join(duplicates)}")
+        for responder in self.routing.responders:
+            unknown = sorted(set(responder.channels) - set(channels))
+            if unknown:
+                raise ValueError(
+                    f"responder {responder.id} uses unknown channels {', '.join(unknown)}; "
+                    f"configured: {', '.join(channels) or 'none'}"
+                )
         return self
 
     def type_name(self, type_: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,8 +24,11 @@ from pydantic import BaseModel
 
 from alerting import queries
 from alerting.book import AlertBook
+from alerting.dispatch import Delivery, Dispatcher
 from alerting.lifecycle import Action, AlertNotFound, apply_command
+from alerting.notify import NewDelivery, Notifier, Outcome, RoutingState
 from alerting.schemas import Alert
+from alerting.silences import Silence, SilenceCreate
 from detectors.schemas import Incident
 from pantau.exceptions import DatabaseError, KafkaError
 from pantau.kafka import dumps
@@ -43,14 +47,19 @@ class AlertEngine:
         producer: KafkaProducer,
         alerts_topic: str,
         clock: Callable[[], datetime],
+        notifier: Notifier | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.conn = conn
         self.book = book
         self.producer = producer
         self.alerts_topic = alerts_topic
         self.clock = clock
+        self.notifier = notifier
+        self.dispatcher = dispatcher
         self.lock = threading.RLock()
         self._unconfirmed: dict[str, int] = {}  # alert id -> newest version sent, not yet confirmed
+        self._to_submit: list[Delivery] = []  # deliveries written in the open transaction
 
     # -- start-up ----------------------------------------------------------------------------------
     def apply_schema(self) -> None:
@@ -63,9 +72,12 @@ class AlertEngine:
             rows = self.conn.execute(queries.OPEN_ALERTS).fetchall()
             rows += self.conn.execute(queries.RECENTLY_RESOLVED, (self.book.config.reopen_window_s,)).fetchall()
             self.conn.commit()
+            silences = self.conn.execute(queries.LIVE_SILENCES).fetchall()
+            self.conn.commit()
             self.book.open.clear()
             self.book.resolved.clear()
             self.book.load([Alert.model_validate(row[0]) for row in rows])
+            self.book.silences = {s.id: s for s in (Silence.model_validate(row[0]) for row in silences)}
 
     def publish_outbox(self) -> int:
         """Publish changes committed but not confirmed by Kafka before a crash."""
@@ -107,8 +119,10 @@ class AlertEngine:
                 changes.extend(altered)
             if links:
                 cur.executemany(queries.LINK_INCIDENT, links)
-            self._write(cur, [(alert, SYSTEM_ACTOR, {"action": alert.change}) for alert in changes])
-        self.conn.commit()
+            if changes and (self.book.silences or self.book.config.inhibit_rules):
+                changes.extend(self.book.resuppress())  # an inhibiting alert may have opened or closed
+            self._write(cur, [(alert, SYSTEM_ACTOR, _system_detail(alert)) for alert in changes])
+        self._commit()
         newest: dict[str, Alert] = {}
         for alert in changes:
             newest[alert.id] = alert
@@ -133,6 +147,112 @@ class AlertEngine:
         cur.executemany(queries.INSERT_HISTORY, history)
         cur.executemany(queries.UPSERT_ALERT, [_alert_row(a, docs[a.id]) for a in newest.values()])
         cur.executemany(queries.UPSERT_OUTBOX, [(a.id, a.version) for a in newest.values()])
+        if self.notifier is not None:
+            self._notify(cur, [alert for alert, _actor, _detail in changes])
+
+    # -- notifications -----------------------------------------------------------------------------
+    def _notify(self, cur: psycopg.Cursor[Any], alerts: list[Alert]) -> None:
+        """Write the deliveries these changes cause (in the open transaction)."""
+        assert self.notifier is not None
+        ids = sorted({a.id for a in alerts})
+        states = {row[0]: RoutingState(*row) for row in cur.execute(queries.ROUTING_STATES, (ids,)).fetchall()}
+        subscriptions = self._subscriptions(cur)
+        now = self.clock()
+        for alert in alerts:
+            notified: list[tuple[str, str, dict[str, Any] | None]] = []
+            if alert.change in ("resolved", "closed"):
+                notified = [(c, r, t) for c, r, t in cur.execute(queries.NOTIFIED_RECIPIENTS, (alert.id,)).fetchall()]
+            outcome = self.notifier.on_change(alert, states.get(alert.id), subscriptions, notified, now)
+            self._record_outcome(cur, alert.id, outcome, states)
+
+    def _record_outcome(
+        self, cur: psycopg.Cursor[Any], alert_id: str, outcome: Outcome, states: dict[str, RoutingState]
+    ) -> None:
+        if outcome.deliveries:
+            cur.executemany(queries.INSERT_DELIVERY, [_delivery_row(d) for d in outcome.deliveries])
+            self._to_submit.extend(
+                Delivery(
+                    d.id,
+                    d.alert_id,
+                    d.kind,
+                    d.channel,
+                    d.recipient,
+                    d.target,
+                    d.priority,
+                    0,
+                    d.notification.model_dump(mode="json"),
+                )
+                for d in outcome.deliveries
+            )
+        if outcome.drop_state:
+            cur.execute(queries.DELETE_ROUTING, (alert_id,))
+            states.pop(alert_id, None)
+        elif outcome.state is not None and outcome.state != states.get(alert_id):
+            state = outcome.state
+            cur.execute(
+                queries.UPSERT_ROUTING,
+                (state.alert_id, state.route, state.level, state.notified_at, state.last_reminder_at, state.priority),
+            )
+            states[alert_id] = state
+
+    def _subscriptions(self, cur: psycopg.Cursor[Any]) -> dict[str, list[dict[str, Any]]]:
+        assert self.notifier is not None
+        if "webpush" not in self.notifier.channel_types.values():
+            return {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for user, endpoint, p256dh, auth in cur.execute(queries.SUBSCRIPTIONS).fetchall():
+            out.setdefault(user, []).append({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
+        return out
+
+    def _escalate(self) -> None:
+        """Timers of the escalation chains: releases after quiet hours, escalations, reminders."""
+        if self.notifier is None:
+            return
+        now = self.clock()
+        escalated: list[Alert] = []
+        try:
+            with self.conn.cursor() as cur:
+                rows = cur.execute(queries.ALL_ROUTING_STATES).fetchall()
+                if not rows:
+                    self.conn.commit()
+                    return
+                subscriptions = self._subscriptions(cur)
+                for row in rows:
+                    state = RoutingState(*row)
+                    alert = self.book.find(state.alert_id)
+                    states = {state.alert_id: state}
+                    if alert is None or not alert.is_open:
+                        self._record_outcome(cur, state.alert_id, Outcome([], None, drop_state=True), states)
+                        continue
+                    outcome = self.notifier.on_tick(alert, state, subscriptions, now)
+                    if outcome.escalated_to is not None:
+                        alert = alert.model_copy(
+                            update={
+                                "escalation_level": outcome.escalated_to,
+                                "version": alert.version + 1,
+                                "change": "escalated",
+                                "updated_at": now,
+                            }
+                        )
+                        self.book.put(alert)
+                        escalated.append(alert)
+                    self._record_outcome(cur, state.alert_id, outcome, states)
+                if escalated:
+                    self._write(
+                        cur, [(a, SYSTEM_ACTOR, {"action": "escalated", "tier": a.escalation_level}) for a in escalated]
+                    )
+            self._commit()
+        except psycopg.Error as exc:
+            self._rollback()
+            self.reload()
+            raise DatabaseError(f"escalation timers failed: {exc}") from exc
+        self._publish(escalated)
+
+    def _commit(self) -> None:
+        self.conn.commit()
+        deliveries, self._to_submit = self._to_submit, []
+        if deliveries and self.dispatcher is not None:
+            self.dispatcher.submit(deliveries)
 
     # -- commands ----------------------------------------------------------------------------------
     def command(
@@ -150,7 +270,7 @@ class AlertEngine:
                         current, action, body, actor, self.clock(), responder_only=responder_only
                     )
                     self._write(cur, [(updated, actor, detail)])
-                self.conn.commit()
+                self._commit()
             except psycopg.Error as exc:
                 self._rollback()
                 raise DatabaseError(f"applying {action} to alert {alert_id} failed: {exc}") from exc
@@ -158,9 +278,116 @@ class AlertEngine:
                 self._rollback()
                 raise
             self.book.put(updated)
+            follow = self._resuppress_after(actor, {"action": "resuppress", "after": action})
             self._send(updated)
+            for alert in follow:
+                self._send(alert)
             self.make_durable()
             return updated
+
+    def _resuppress_after(self, actor: str, detail: dict[str, Any]) -> list[Alert]:
+        """Alerts whose suppression changed (a silence or an inhibiting alert came or went), committed."""
+        if not (self.book.silences or self.book.config.inhibit_rules):
+            return []
+        changed = self.book.resuppress()
+        if changed:
+            try:
+                with self.conn.cursor() as cur:
+                    self._write(
+                        cur, [(alert, actor, {**detail, "suppressed_by": alert.suppressed_by}) for alert in changed]
+                    )
+                self.conn.commit()
+            except psycopg.Error as exc:
+                self._rollback()
+                self.reload()
+                raise DatabaseError(f"updating suppression failed: {exc}") from exc
+        return changed
+
+    # -- silences ----------------------------------------------------------------------------------
+    def create_silence(self, request: SilenceCreate, author: str) -> Silence:
+        """Store a silence and suppress the open alerts it matches, in one go."""
+        with self.lock:
+            silence = request.to_silence(str(uuid.uuid4()), author, self.clock())
+            try:
+                self.conn.execute(queries.INSERT_SILENCE, _silence_row(silence))
+                self.conn.commit()
+            except psycopg.Error as exc:
+                self._rollback()
+                raise DatabaseError(f"storing the silence failed: {exc}") from exc
+            self.book.silences[silence.id] = silence
+            self._publish(self._resuppress_after(author, {"action": "silence", "silence": silence.id}))
+            return silence
+
+    def end_silence(self, silence_id: str, actor: str) -> Silence:
+        """End a silence now; the alerts it held back are pushed if still open."""
+        with self.lock:
+            try:
+                row = self.conn.execute(queries.SILENCE_DOC, (silence_id,)).fetchone()
+                if row is None:
+                    self.conn.rollback()
+                    raise AlertNotFound(f"no silence {silence_id!r}")
+                silence = Silence.model_validate(row[0])
+                if silence.ended_at is None:
+                    silence = silence.end(self.clock())
+                    self.conn.execute(queries.INSERT_SILENCE, _silence_row(silence))
+                self.conn.commit()
+            except psycopg.Error as exc:
+                self._rollback()
+                raise DatabaseError(f"ending the silence failed: {exc}") from exc
+            self.book.silences.pop(silence_id, None)
+            self._publish(self._resuppress_after(actor, {"action": "end_silence", "silence": silence_id}))
+            return silence
+
+    def silences(self, include_ended_s: float = 0.0) -> list[Silence]:
+        """Silences not over yet, and those over within the last ``include_ended_s`` seconds."""
+        with self.lock:
+            rows = self.conn.execute(queries.ALL_SILENCES, (include_ended_s,)).fetchall()
+            self.conn.commit()
+        return [Silence.model_validate(row[0]) for row in rows]
+
+    def tick(self) -> None:
+        """Timers: silences that started or expired; escalation chains."""
+        with self.lock:
+            self._publish(self._resuppress_after(SYSTEM_ACTOR, {"action": "silence_timer"}))
+            self._escalate()
+
+    # -- push subscriptions and the delivery log ---------------------------------------------------
+    def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str) -> None:
+        with self.lock:
+            try:
+                self.conn.execute(queries.UPSERT_SUBSCRIPTION, (endpoint, user, p256dh, auth))
+                self.conn.commit()
+            except psycopg.Error as exc:
+                self._rollback()
+                raise DatabaseError(f"storing the push subscription failed: {exc}") from exc
+
+    def unsubscribe(self, endpoint: str, user: str | None = None) -> bool:
+        """Forget a browser (``user``: only if it is theirs; None: whoever's, e.g. the push service said gone)."""
+        with self.lock:
+            try:
+                if user is None:
+                    cur = self.conn.execute(queries.DELETE_SUBSCRIPTION, (endpoint,))
+                else:
+                    cur = self.conn.execute(queries.DELETE_USER_SUBSCRIPTION, (endpoint, user))
+                self.conn.commit()
+            except psycopg.Error as exc:
+                self._rollback()
+                raise DatabaseError(f"deleting the push subscription failed: {exc}") from exc
+            return cur.rowcount > 0
+
+    def deliveries(self, alert_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The alert's deliveries and every attempt of each."""
+        with self.lock:
+            deliveries = self.conn.execute(queries.DELIVERIES_OF_ALERT, (alert_id,)).fetchall()
+            attempts = self.conn.execute(queries.ATTEMPTS_OF_ALERT, (alert_id,)).fetchall()
+            self.conn.commit()
+        return deliveries, attempts
+
+    def _publish(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self._send(alert)
+        if alerts:
+            self.make_durable()
 
     # -- reads -------------------------------------------------------------------------------------
     def alert(self, alert_id: str) -> Alert:
@@ -204,10 +431,44 @@ class AlertEngine:
             self._unconfirmed.clear()
 
     def _rollback(self) -> None:
+        self._to_submit = []
         try:
             self.conn.rollback()
         except psycopg.Error:
             log.warning("rollback failed")
+
+
+def _system_detail(alert: Alert) -> dict[str, Any]:
+    detail: dict[str, Any] = {"action": alert.change}
+    if alert.suppressed:
+        detail["suppressed_by"] = alert.suppressed_by
+    return detail
+
+
+def _silence_row(silence: Silence) -> dict[str, Any]:
+    return {
+        "id": silence.id,
+        "starts_at": silence.starts_at,
+        "ends_at": silence.ends_at,
+        "ended_at": silence.ended_at,
+        "created_by": silence.created_by,
+        "created_at": silence.created_at,
+        "doc": Jsonb(silence.model_dump(mode="json")),
+    }
+
+
+def _delivery_row(delivery: NewDelivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "alert_id": delivery.alert_id,
+        "alert_version": delivery.alert_version,
+        "kind": delivery.kind,
+        "channel": delivery.channel,
+        "recipient": delivery.recipient,
+        "target": Jsonb(delivery.target) if delivery.target is not None else None,
+        "priority": delivery.priority,
+        "payload": Jsonb(delivery.notification.model_dump(mode="json")),
+    }
 
 
 def _alert_row(alert: Alert, doc: Jsonb) -> dict[str, Any]:

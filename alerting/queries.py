@@ -66,6 +66,77 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS alert_incidents_alert ON alert_incidents (alert_id)",
+    # Pushes to responders: one row per (alert change, channel, recipient), written in the same
+    # transaction as the alert change (the delivery outbox); the id is the receiver's idempotency key.
+    """
+    CREATE TABLE IF NOT EXISTS alert_deliveries (
+        id              text        PRIMARY KEY,
+        alert_id        text        NOT NULL,
+        alert_version   integer     NOT NULL,
+        kind            text        NOT NULL,
+        channel         text        NOT NULL,
+        recipient       text        NOT NULL,
+        target          jsonb,
+        priority        smallint    NOT NULL,
+        status          text        NOT NULL DEFAULT 'queued',
+        attempts        integer     NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        last_error      text,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        sent_at         timestamptz,
+        payload         jsonb       NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id, created_at)",
+    """
+    CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_attempt_at)
+        WHERE status IN ('queued', 'retrying')
+    """,
+    # Every attempt of every delivery: the delivery log operators read.
+    """
+    CREATE TABLE IF NOT EXISTS alert_delivery_attempts (
+        delivery_id text        NOT NULL,
+        attempt     integer     NOT NULL,
+        at          timestamptz NOT NULL,
+        outcome     text        NOT NULL,
+        status_code integer,
+        detail      text,
+        PRIMARY KEY (delivery_id, attempt)
+    )
+    """,
+    # Silences and maintenance windows, as operators created them (ended early: ended_at).
+    """
+    CREATE TABLE IF NOT EXISTS silences (
+        id          text        PRIMARY KEY,
+        starts_at   timestamptz NOT NULL,
+        ends_at     timestamptz NOT NULL,
+        ended_at    timestamptz,
+        created_by  text        NOT NULL,
+        created_at  timestamptz NOT NULL,
+        doc         jsonb       NOT NULL
+    )
+    """,
+    # Where each alert's escalation chain stands (open, unacknowledged alerts that were routed).
+    """
+    CREATE TABLE IF NOT EXISTS alert_routing (
+        alert_id         text        PRIMARY KEY,
+        route            integer     NOT NULL,
+        level            integer     NOT NULL,
+        notified_at      timestamptz NOT NULL,
+        last_reminder_at timestamptz,
+        priority         smallint    NOT NULL
+    )
+    """,
+    # Browsers that subscribed to Web Push, per user.
+    """
+    CREATE TABLE IF NOT EXISTS push_subscriptions (
+        endpoint   text        PRIMARY KEY,
+        user_id    text        NOT NULL,
+        p256dh     text        NOT NULL,
+        auth       text        NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
     # Transactional outbox: alert versions committed here but not yet acknowledged by Kafka.
     """
     CREATE TABLE IF NOT EXISTS alert_outbox (
@@ -104,3 +175,70 @@ UPSERT_OUTBOX = """
 """
 PENDING_OUTBOX = "SELECT a.doc FROM alert_outbox o JOIN alerts a ON a.id = o.alert_id ORDER BY a.updated_at"
 DELETE_OUTBOX = "DELETE FROM alert_outbox WHERE alert_id = %s AND version <= %s"
+
+INSERT_DELIVERY = """
+    INSERT INTO alert_deliveries (id, alert_id, alert_version, kind, channel, recipient, target, priority, payload)
+    VALUES (%(id)s, %(alert_id)s, %(alert_version)s, %(kind)s, %(channel)s, %(recipient)s, %(target)s,
+            %(priority)s, %(payload)s)
+    ON CONFLICT (id) DO NOTHING
+"""
+DUE_DELIVERIES = """
+    SELECT id, alert_id, kind, channel, recipient, target, priority, attempts, payload
+    FROM alert_deliveries
+    WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now() AND NOT (id = ANY(%s))
+    ORDER BY priority, next_attempt_at
+    LIMIT %s
+"""
+RECORD_ATTEMPT = """
+    INSERT INTO alert_delivery_attempts (delivery_id, attempt, at, outcome, status_code, detail)
+    VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+"""
+UPDATE_DELIVERY = """
+    UPDATE alert_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, last_error = %s,
+        sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END
+    WHERE id = %s
+"""
+DELIVERIES_OF_ALERT = """
+    SELECT id, alert_version, kind, channel, recipient, status, attempts, last_error, created_at, sent_at
+    FROM alert_deliveries WHERE alert_id = %s ORDER BY created_at, id
+"""
+ATTEMPTS_OF_ALERT = """
+    SELECT a.delivery_id, a.attempt, a.at, a.outcome, a.status_code, a.detail
+    FROM alert_delivery_attempts a JOIN alert_deliveries d ON d.id = a.delivery_id
+    WHERE d.alert_id = %s ORDER BY a.at, a.attempt
+"""
+NOTIFIED_RECIPIENTS = """
+    SELECT DISTINCT channel, recipient, target FROM alert_deliveries
+    WHERE alert_id = %s AND kind <> 'stand_down' AND status IN ('sent', 'queued', 'retrying')
+"""
+
+LIVE_SILENCES = "SELECT doc FROM silences WHERE ended_at IS NULL AND ends_at > now() ORDER BY starts_at"
+ALL_SILENCES = """
+    SELECT doc FROM silences WHERE COALESCE(ended_at, ends_at) > now() - make_interval(secs => %s)
+    ORDER BY starts_at DESC
+"""
+SILENCE_DOC = "SELECT doc FROM silences WHERE id = %s FOR UPDATE"
+INSERT_SILENCE = """
+    INSERT INTO silences (id, starts_at, ends_at, ended_at, created_by, created_at, doc)
+    VALUES (%(id)s, %(starts_at)s, %(ends_at)s, %(ended_at)s, %(created_by)s, %(created_at)s, %(doc)s)
+    ON CONFLICT (id) DO UPDATE SET ended_at = EXCLUDED.ended_at, doc = EXCLUDED.doc
+"""
+
+ROUTING_STATES = """
+    SELECT alert_id, route, level, notified_at, last_reminder_at, priority FROM alert_routing WHERE alert_id = ANY(%s)
+"""
+ALL_ROUTING_STATES = "SELECT alert_id, route, level, notified_at, last_reminder_at, priority FROM alert_routing"
+UPSERT_ROUTING = """
+    INSERT INTO alert_routing (alert_id, route, level, notified_at, last_reminder_at, priority)
+    VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (alert_id) DO UPDATE SET route = EXCLUDED.route, level = EXCLUDED.level,
+        notified_at = EXCLUDED.notified_at, last_reminder_at = EXCLUDED.last_reminder_at, priority = EXCLUDED.priority
+"""
+DELETE_ROUTING = "DELETE FROM alert_routing WHERE alert_id = %s"
+SUBSCRIPTIONS = "SELECT user_id, endpoint, p256dh, auth FROM push_subscriptions ORDER BY created_at"
+UPSERT_SUBSCRIPTION = """
+    INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (endpoint) DO UPDATE SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth
+"""
+DELETE_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s"
+DELETE_USER_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s AND user_id = %s"

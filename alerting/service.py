@@ -20,18 +20,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import uvicorn
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from alerting.book import AlertBook
+from alerting.channels.registry import build_channel
 from alerting.config import AlertingFile
+from alerting.dispatch import Dispatcher
 from alerting.engine import AlertEngine
+from alerting.notify import Notifier
 from alerting.schemas import ALERTS_TOPIC, TOPIC_ALERTS
+from alerting.settings import Settings
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.db import connect
 from pantau.exceptions import PantauError
 from pantau.kafka import DeadLetterSink, ensure_topics, make_consumer, make_producer
-from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
@@ -40,20 +43,13 @@ log = logging.getLogger(__name__)
 STAGE = "alerting"
 
 
-class Settings(CommonSettings):
-    """Settings of the alerting deployable."""
-
-    alerting_group: str = Field("pantau.alerting", description="Kafka consumer group of alerting")
-    alerting_host: str = Field("127.0.0.1", description="Address the alerting API binds to")
-    alerting_port: int = Field(8002, description="Port of the alerting API (commands, silences, CAP)")
-
-
 class AlertingWorker(HandlerDefaults):
     """Batch handler: parses incidents (dead-lettering bad ones) and hands them to the engine."""
 
     def __init__(self, engine: AlertEngine, dead_letters: DeadLetterSink) -> None:
         self.engine = engine
         self.dead_letters = dead_letters
+        self._next_tick_s = 0.0
 
     def handle(self, records: Sequence[Any]) -> None:
         incidents: list[Incident] = []
@@ -69,6 +65,11 @@ class AlertingWorker(HandlerDefaults):
         self.dead_letters.producer.flush(timeout=30)
         self.engine.make_durable()
 
+    def tick(self, now_s: float) -> None:
+        if now_s >= self._next_tick_s:
+            self._next_tick_s = now_s + 1.0
+            self.engine.tick()
+
 
 def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     source = str(settings.config or "<none>")
@@ -76,11 +77,28 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     ensure_topics(settings, [INCIDENTS_TOPIC, ALERTS_TOPIC, DLQ_TOPIC])
     conn = connect(settings, application_name="pantau-alerting")
     producer = make_producer(settings, client_id="pantau-alerting", linger_ms=0)
-    book = AlertBook(config.alerting, ZoneInfo(config.timezone), clock=utcnow)
-    engine = AlertEngine(conn, book, producer, settings.topic(TOPIC_ALERTS), clock=utcnow)
+    tz = ZoneInfo(config.timezone)
+    book = AlertBook(config.alerting, tz, clock=utcnow)
+    channels = {channel.name: build_channel(channel) for channel in config.alerting.channels}
+    notifier = Notifier(
+        config.alerting.routing,
+        {channel.name: channel.type for channel in config.alerting.channels},
+        tz,
+        settings.console_url,
+        config.alerting.type_name,
+    )
+    dispatcher = Dispatcher(
+        lambda: connect(settings, application_name="pantau-alerting-dispatch"),
+        channels,
+        utcnow,
+        threads=settings.dispatch_threads,
+    )
+    engine = AlertEngine(conn, book, producer, settings.topic(TOPIC_ALERTS), utcnow, notifier, dispatcher)
+    dispatcher.on_gone = lambda endpoint: engine.unsubscribe(endpoint)
     engine.apply_schema()
     engine.reload()
     engine.publish_outbox()
+    dispatcher.start()  # also sends what a crash left queued
     worker = AlertingWorker(engine, DeadLetterSink(settings, producer, STAGE))
     consumer = make_consumer(settings, client_id="pantau-alerting", group_id=settings.group(settings.alerting_group))
     loop = ConsumerLoop(
@@ -120,6 +138,7 @@ def _serve_api(settings: Settings, engine: AlertEngine) -> uvicorn.Server:
 def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s alerting %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per push is noise at hundreds/s
     loop, engine = build(settings)
     server = _serve_api(settings, engine)
     install_signal_handlers(loop.stop)
@@ -138,4 +157,6 @@ def main() -> None:
     finally:
         loop.stop.set()
         server.should_exit = True
+        if engine.dispatcher is not None:
+            engine.dispatcher.stop()
         engine.conn.close()

@@ -155,10 +155,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(render_figures(bench_detect(frames=args.frames)))
         return 0
+    if args.what == "alerting":
+        from alerting.bench import bench_alerting
+
+        print(bench_alerting(rate_per_s=args.rate or 500.0, duration_s=args.duration_s).render())
+        return 0
     from pantau.bench import bench_sensors
 
     report = bench_sensors(
-        rate_per_s=args.rate, duration_s=args.duration_s, sensors=args.sensors, trigger_every=args.trigger_every
+        rate_per_s=args.rate or 5000.0,
+        duration_s=args.duration_s,
+        sensors=args.sensors,
+        trigger_every=args.trigger_every,
     )
     print(report.render())
     return 0
@@ -248,10 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors", "detect", "cameras"])
+    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting"])
     p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
-    p.add_argument("--rate", type=float, default=5000.0, help="readings per second to offer")
+    p.add_argument(
+        "--rate", type=float, default=None, help="readings (sensors: 5000) or incidents (alerting: 500) per s"
+    )
     p.add_argument("--duration-s", type=float, default=30.0)
     p.add_argument("--sensors", type=int, default=500)
     p.add_argument(

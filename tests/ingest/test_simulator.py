@@ -92,7 +92,7 @@ def test_registry_is_a_plausible_malang() -> None:
 
 
 def test_demo_yaml_sensors_equal_the_simulator_registry(demo_config: dict[str, Any]) -> None:
-    assert set(demo_config) <= {"timezone", "sensors", "sensor_rules"}
+    assert set(demo_config) <= {"timezone", "sensors", "sensor_rules", "alerting"}
     assert demo_config["timezone"] == "Asia/Jakarta"
     sensors = [SensorConfig.model_validate(entry) for entry in demo_config["sensors"]]
     assert [s.id for s in sensors] == [s.id for s in SAMPLE_SENSORS]
