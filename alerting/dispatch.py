@@ -153,6 +153,12 @@ class Dispatcher:
             conn.close()
 
     def _deliver(self, conn: psycopg.Connection, delivery: Delivery) -> None:
+        # The poller may have read this row just before another worker finished it: send only what
+        # is still due at the attempt count it was read with.
+        due = conn.execute(queries.STILL_DUE, (delivery.id, delivery.attempts)).fetchone()
+        conn.commit()
+        if due is None:
+            return
         attempt = delivery.attempts + 1
         channel = self.channels.get(delivery.channel)
         now = self.clock()
