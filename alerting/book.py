@@ -35,6 +35,8 @@ from detectors.schemas import Incident, Phase, Severity
 Identity = tuple[str, ...]
 
 _SEVERITY_OF_PRIORITY = {1: Severity.critical, 2: Severity.high, 3: Severity.medium, 4: Severity.low}
+_RECENT_PER_DISTRICT = 4096
+_CORROBORATION_SCAN = 256  # entries looked at per incident, newest first
 # Evidence kept on the alert: what an operator needs to find the evidence, not the inline JPEG.
 _EVIDENCE_DROPPED = frozenset({"snapshot_jpeg_b64"})
 
@@ -61,6 +63,10 @@ class AlertBook:
         self.resolved: dict[Identity, Alert] = {}  # resolved alerts that may still reopen
         self.silences: dict[str, Silence] = {}  # current and future silences (expired ones are dropped)
         self._raises: dict[Identity, deque[datetime]] = {}  # when each condition was raised again
+        # Per district, the alerts that changed most recently (newest last), for corroboration
+        # without scanning every open alert on every incident.
+        self._recent: dict[str, deque[tuple[datetime, str, Identity]]] = {}
+        self._keys: dict[str, Identity] = {}  # alert id -> identity, filled by find()
 
     # -- identity ----------------------------------------------------------------------------------
     def identity(self, item: Alert | Incident) -> Identity:
@@ -89,8 +95,15 @@ class AlertBook:
             del self.resolved[key]
 
     def find(self, alert_id: str) -> Alert | None:
+        """An open or recently resolved alert by id."""
+        key = self._keys.get(alert_id)  # an alert's identity never changes, so this cache stays true
+        if key is not None:
+            for alert in (self.open.get(key), self.resolved.get(key)):
+                if alert is not None and alert.id == alert_id:
+                    return alert
         for alert in (*self.open.values(), *self.resolved.values()):
             if alert.id == alert_id:
+                self._keys[alert_id] = self.identity(alert)
                 return alert
         return None
 
@@ -121,12 +134,16 @@ class AlertBook:
             updated = self._repeat(current, incident, key, now)
         updated = self._with_suppression(updated, now)
         self.open[key] = updated
+        self._remember(key, updated)
         return [updated, *self._correlate(updated, now)]
 
     # -- suppression -------------------------------------------------------------------------------
     def _with_suppression(self, alert: Alert, now: datetime) -> Alert:
         """The alert with ``suppressed``/``suppressed_by`` as silences and inhibition say now."""
-        by = suppression(alert, list(self.silences.values()), list(self.open.values()), self.config.inhibit_rules, now)
+        rules = self.config.inhibit_rules
+        if not (self.silences or rules or alert.suppressed):
+            return alert  # the common case, and the hot path under load: nothing can suppress it
+        by = suppression(alert, list(self.silences.values()), list(self.open.values()) if rules else [], rules, now)
         if by == alert.suppressed_by:
             return alert
         return alert.model_copy(update={"suppressed": bool(by), "suppressed_by": by})
@@ -283,21 +300,38 @@ class AlertBook:
             text += f"; repeated {count} times"
         return priority, text
 
+    def _remember(self, key: Identity, alert: Alert) -> None:
+        district = district_of(alert)
+        if district is None or alert.source_kind == "correlation":
+            return
+        recent = self._recent.setdefault(district, deque(maxlen=_RECENT_PER_DISTRICT))
+        if not recent or recent[-1][2] != key:  # a run of repeats is one entry
+            recent.append((alert.last_seen, alert.source, key))
+
     def _corroborating(self, incident: Incident) -> Alert | None:
+        """The most recent active alert from another source in the incident's district, within the window."""
         district = district_of(incident)
         window = timedelta(seconds=self.config.corroboration_window_s)
-        if district is None or window <= timedelta(0):
+        recent = self._recent.get(district) if district is not None else None
+        if not recent or window <= timedelta(0):
             return None
-        others = [
-            a
-            for a in self.open.values()
-            if a.source != incident.source
-            and a.source_kind != "correlation"
-            and district_of(a) == district
-            and a.condition_active
-            and abs(incident.ts - a.last_seen) <= window
-        ]
-        return min(others, key=lambda a: (a.priority, -a.last_seen.timestamp()), default=None)
+        checked: set[Identity] = set()
+        for index, (last_seen, source, key) in enumerate(reversed(recent)):
+            if incident.ts - last_seen > window or index >= _CORROBORATION_SCAN:
+                break
+            if source == incident.source or key in checked:
+                continue
+            checked.add(key)
+            other = self.open.get(key)
+            if (
+                other is not None
+                and other.condition_active
+                and not other.suppressed  # a silenced source (maintenance) corroborates nothing
+                and district_of(other) == district
+                and abs(incident.ts - other.last_seen) <= window
+            ):
+                return other
+        return None
 
     # -- correlation -------------------------------------------------------------------------------
     def _correlate(self, trigger: Alert, now: datetime) -> list[Alert]:

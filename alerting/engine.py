@@ -35,6 +35,8 @@ from pantau.kafka import dumps
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
+# Changes after which an alert's escalation chain may have stopped (or started again).
+_CHAIN_STOPPERS = frozenset({"acknowledged", "assigned", "suppressed", "unsuppressed", "resolved", "closed"})
 
 
 class AlertEngine:
@@ -163,11 +165,21 @@ class AlertEngine:
             if alert.change in ("resolved", "closed"):
                 notified = [(c, r, t) for c, r, t in cur.execute(queries.NOTIFIED_RECIPIENTS, (alert.id,)).fetchall()]
             outcome = self.notifier.on_change(alert, states.get(alert.id), subscriptions, notified, now)
-            self._record_outcome(cur, alert.id, outcome, states)
+            self._record_outcome(cur, alert, outcome, states, now)
 
     def _record_outcome(
-        self, cur: psycopg.Cursor[Any], alert_id: str, outcome: Outcome, states: dict[str, RoutingState]
+        self,
+        cur: psycopg.Cursor[Any],
+        alert: Alert,
+        outcome: Outcome,
+        states: dict[str, RoutingState],
+        now: datetime,
+        *,
+        reschedule: bool = False,
     ) -> None:
+        """Write the outcome's deliveries and routing state (with when its chain next has work)."""
+        assert self.notifier is not None
+        alert_id = alert.id
         if outcome.deliveries:
             cur.executemany(queries.INSERT_DELIVERY, [_delivery_row(d) for d in outcome.deliveries])
             self._to_submit.extend(
@@ -187,13 +199,25 @@ class AlertEngine:
         if outcome.drop_state:
             cur.execute(queries.DELETE_ROUTING, (alert_id,))
             states.pop(alert_id, None)
-        elif outcome.state is not None and outcome.state != states.get(alert_id):
+        elif outcome.state is not None and (outcome.state != states.get(alert_id) or reschedule):
             state = outcome.state
+            next_due = self.notifier.next_due(alert, state, now)
             cur.execute(
                 queries.UPSERT_ROUTING,
-                (state.alert_id, state.route, state.level, state.notified_at, state.last_reminder_at, state.priority),
+                (
+                    state.alert_id,
+                    state.route,
+                    state.level,
+                    state.notified_at,
+                    state.last_reminder_at,
+                    state.priority,
+                    next_due,
+                ),
             )
             states[alert_id] = state
+        elif outcome.state is not None and alert.change in _CHAIN_STOPPERS:
+            # Acknowledged, assigned, suppressed...: the chain stops; the timer need not look at it.
+            cur.execute(queries.SET_NEXT_DUE, (self.notifier.next_due(alert, outcome.state, now), alert_id))
 
     def _subscriptions(self, cur: psycopg.Cursor[Any]) -> dict[str, list[dict[str, Any]]]:
         assert self.notifier is not None
@@ -212,7 +236,7 @@ class AlertEngine:
         escalated: list[Alert] = []
         try:
             with self.conn.cursor() as cur:
-                rows = cur.execute(queries.ALL_ROUTING_STATES).fetchall()
+                rows = cur.execute(queries.DUE_ROUTING_STATES, (now,)).fetchall()
                 if not rows:
                     self.conn.commit()
                     return
@@ -222,7 +246,7 @@ class AlertEngine:
                     alert = self.book.find(state.alert_id)
                     states = {state.alert_id: state}
                     if alert is None or not alert.is_open:
-                        self._record_outcome(cur, state.alert_id, Outcome([], None, drop_state=True), states)
+                        cur.execute(queries.DELETE_ROUTING, (state.alert_id,))
                         continue
                     outcome = self.notifier.on_tick(alert, state, subscriptions, now)
                     if outcome.escalated_to is not None:
@@ -236,7 +260,7 @@ class AlertEngine:
                         )
                         self.book.put(alert)
                         escalated.append(alert)
-                    self._record_outcome(cur, state.alert_id, outcome, states)
+                    self._record_outcome(cur, alert, outcome, states, now, reschedule=True)
                 if escalated:
                     self._write(
                         cur, [(a, SYSTEM_ACTOR, {"action": "escalated", "tier": a.escalation_level}) for a in escalated]

@@ -164,6 +164,22 @@ class Notifier:
         deliveries = self._to(people, alert, "reminder", subscriptions, now, salt=f"remind|{stamp}")
         return Outcome(deliveries, replace(state, last_reminder_at=now))
 
+    def next_due(self, alert: Alert, state: RoutingState, now: datetime) -> datetime | None:
+        """When the escalation chain next has something to do (None: nothing, it has stopped)."""
+        if not 0 <= state.route < len(self.routing.routes):
+            return now  # the config changed under it: the timer drops it
+        route = self.routing.routes[state.route]
+        steps = plan(
+            alert,
+            route,
+            self.tz,
+            notified_at=state.notified_at,
+            level=min(state.level, len(route.tiers) - 1),
+            last_reminder_at=state.last_reminder_at,
+            now=now,
+        )
+        return steps[0].at if steps else None
+
     # -- building deliveries -----------------------------------------------------------------------
     def _route_index(self, alert: Alert, now: datetime) -> int | None:
         route = route_for(alert, self.routing, now, self.tz)

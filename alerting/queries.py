@@ -127,6 +127,9 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
         priority         smallint    NOT NULL
     )
     """,
+    # When the chain next has something to do: the timer reads only what is due.
+    "ALTER TABLE alert_routing ADD COLUMN IF NOT EXISTS next_due_at timestamptz",
+    "CREATE INDEX IF NOT EXISTS alert_routing_due ON alert_routing (next_due_at) WHERE next_due_at IS NOT NULL",
     # Browsers that subscribed to Web Push, per user.
     """
     CREATE TABLE IF NOT EXISTS push_subscriptions (
@@ -227,13 +230,17 @@ INSERT_SILENCE = """
 ROUTING_STATES = """
     SELECT alert_id, route, level, notified_at, last_reminder_at, priority FROM alert_routing WHERE alert_id = ANY(%s)
 """
-ALL_ROUTING_STATES = "SELECT alert_id, route, level, notified_at, last_reminder_at, priority FROM alert_routing"
-UPSERT_ROUTING = """
-    INSERT INTO alert_routing (alert_id, route, level, notified_at, last_reminder_at, priority)
-    VALUES (%s, %s, %s, %s, %s, %s)
-    ON CONFLICT (alert_id) DO UPDATE SET route = EXCLUDED.route, level = EXCLUDED.level,
-        notified_at = EXCLUDED.notified_at, last_reminder_at = EXCLUDED.last_reminder_at, priority = EXCLUDED.priority
+DUE_ROUTING_STATES = """
+    SELECT alert_id, route, level, notified_at, last_reminder_at, priority FROM alert_routing WHERE next_due_at <= %s
 """
+UPSERT_ROUTING = """
+    INSERT INTO alert_routing (alert_id, route, level, notified_at, last_reminder_at, priority, next_due_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (alert_id) DO UPDATE SET route = EXCLUDED.route, level = EXCLUDED.level,
+        notified_at = EXCLUDED.notified_at, last_reminder_at = EXCLUDED.last_reminder_at, priority = EXCLUDED.priority,
+        next_due_at = EXCLUDED.next_due_at
+"""
+SET_NEXT_DUE = "UPDATE alert_routing SET next_due_at = %s WHERE alert_id = %s"
 DELETE_ROUTING = "DELETE FROM alert_routing WHERE alert_id = %s"
 SUBSCRIPTIONS = "SELECT user_id, endpoint, p256dh, auth FROM push_subscriptions ORDER BY created_at"
 UPSERT_SUBSCRIPTION = """

@@ -126,7 +126,8 @@ def test_silences_hold_alerts_back_until_they_end_and_inhibition_follows_the_pow
         assert first.status_code == 200 and first.headers["content-type"].startswith("application/cap+xml")
         root = ET.fromstring(first.content)
         assert root.findtext(f"{CAP}msgType") == "Alert" and root.find(f"{CAP}references") is None
-        assert root.findtext(f"{CAP}info/{CAP}severity") == "Severe"
+        expected = {"critical": "Extreme", "high": "Severe", "medium": "Moderate", "low": "Minor"}[cam2["severity"]]
+        assert root.findtext(f"{CAP}info/{CAP}severity") == expected
         assert root.findtext(f"{CAP}info/{CAP}area/{CAP}circle", "").startswith("-7.98,112.63 ")
         http.post(f"/api/v1/alerts/{cam2['id']}/ack", json={"version": cam2["version"]}, headers=operator)
         closed = http.post(

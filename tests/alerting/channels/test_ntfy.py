@@ -131,7 +131,7 @@ def test_hang_times_out_retryably(receiver_factory: ReceiverFactory, notificatio
             channel.send(notification_factory())
         elapsed_s = time.monotonic() - started
     assert caught.value.retryable
-    assert elapsed_s < TIMEOUT_S + 0.4
+    assert elapsed_s < TIMEOUT_S + 2.0  # the receiver hangs 5 s
 
 
 def test_config_validation() -> None:
