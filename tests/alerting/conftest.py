@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+import orjson
 import pytest
 
 from alerting.schemas import Alert
@@ -53,3 +58,54 @@ def alert_factory() -> AlertFactory:
         return Alert.model_validate(fields)
 
     return make
+
+
+class Hook:
+    """A loopback webhook receiver: records every request; fails the first ``fail_first`` with a 500."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with hook.lock:
+                    hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    failing = len(hook.requests) <= hook.fail_first
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [orjson.loads(body) for _headers, body in self.requests]
+
+    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 15.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while not check(bodies := self.bodies()):
+            assert time.monotonic() < deadline, [(b["kind"], b["alert"]["change"]) for b in bodies]
+            time.sleep(0.1)
+        return bodies
+
+
+@pytest.fixture
+def hook_factory() -> Iterator[Callable[..., Hook]]:
+    hooks: list[Hook] = []
+
+    def make(fail_first: int = 0) -> Hook:
+        hooks.append(Hook(fail_first))
+        return hooks[-1]
+
+    yield make
+    for hook in hooks:
+        hook.server.shutdown()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import orjson
@@ -16,61 +13,11 @@ from kafka import KafkaProducer
 
 from alerting.channels.webhook import verify_signature
 from pantau.auth import Role
+from tests.alerting.conftest import Hook
 from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 SECRET = "a-webhook-secret-of-some-length"
-
-
-class Hook:
-    """A loopback webhook receiver: records every request; fails the first ``fail_first`` with a 500."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.fail_first = fail_first
-        self.lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with hook.lock:
-                    hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                    failing = len(hook.requests) <= hook.fail_first
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def bodies(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [orjson.loads(body) for _headers, body in self.requests]
-
-    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 15.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while not check(bodies := self.bodies()):
-            assert time.monotonic() < deadline, [(b["kind"], b["alert"]["change"]) for b in bodies]
-            time.sleep(0.1)
-        return bodies
-
-
-@pytest.fixture
-def hook_factory() -> Iterator[Callable[..., Hook]]:
-    hooks: list[Hook] = []
-
-    def make(fail_first: int = 0) -> Hook:
-        hooks.append(Hook(fail_first))
-        return hooks[-1]
-
-    yield make
-    for hook in hooks:
-        hook.server.shutdown()
 
 
 def _config(hook: Hook) -> str:
@@ -160,3 +107,40 @@ def test_a_p1_goes_out_signed_escalates_unacknowledged_and_ends_with_a_stand_dow
     # After the acknowledgement nothing else went out but the stand-downs.
     time.sleep(2.5)
     assert sorted(x["kind"] for x in hook.bodies()) == ["alert", "alert", "escalation", "stand_down", "stand_down"]
+
+
+def test_a_receiver_failing_forever_is_retried_with_its_reason_logged_and_blocks_nothing(
+    pipeline_factory: Callable[..., Pipeline], hook_factory: Callable[..., Hook]
+) -> None:
+    good, dead = hook_factory(), hook_factory(fail_first=10**6)
+    config = f"""
+alerting:
+  channels:
+    - {{type: webhook, name: good, url: "{good.url}", secret: "{SECRET}", timeout_s: 2}}
+    - {{type: webhook, name: dead, url: "{dead.url}", secret: "{SECRET}", timeout_s: 2}}
+  routing:
+    groups: [{{id: rescue, name: Rescue}}]
+    responders: [{{id: budi, name: Budi, groups: [rescue], channels: [dead, good]}}]
+    routes: [{{match: {{}}, tiers: [{{groups: [rescue], ack_deadline_s: 3600}}]}}]
+"""
+    pipeline = pipeline_factory(config, services=("alerting",))
+    for n in range(5):
+        _send_incident(pipeline, f"river-{n:02d}")
+    # The good channel gets every push while the dead one keeps failing.
+    good.wait_for(lambda b: {x["alert"]["source"] for x in b} == {f"river-{n:02d}" for n in range(5)})
+    dead.wait_for(lambda b: len(b) >= 10)  # each of the 5 tried at least twice
+    operator = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ops-ani')}"}
+    with pipeline.db() as conn:
+        row = conn.execute("SELECT id FROM alerts WHERE source = 'river-00'").fetchone()
+    assert row is not None
+    with httpx.Client(base_url=pipeline.alerting_url, timeout=10) as http:
+        log = http.get(f"/api/v1/alerts/{row[0]}/deliveries", headers=operator).json()
+    by_channel = {d["channel"]: d for d in log}
+    assert by_channel["good"]["status"] == "sent"
+    failing = by_channel["dead"]
+    assert failing["status"] == "retrying" and failing["attempts"] >= 2
+    assert "returned 500" in failing["last_error"]
+    assert all(a["outcome"] == "retrying" and a["status_code"] == 500 for a in failing["log"])
+    # Incidents keep turning into alerts meanwhile.
+    _send_incident(pipeline, "river-99")
+    good.wait_for(lambda b: any(x["alert"]["source"] == "river-99" for x in b))
