@@ -15,6 +15,7 @@ from alerting.book import AlertBook
 from alerting.config import AlertingConfig
 from alerting.lifecycle import ResolveBody, apply_command
 from alerting.schemas import AlertStatus
+from alerting.silences import SilenceCreate
 from detectors.schemas import Incident, Phase, Severity
 from ingest.schemas import Location
 
@@ -232,3 +233,22 @@ def test_cleared_marks_the_condition_inactive_once(
     assert [a.condition_active for a in cleared] == [False] and cleared[0].status is AlertStatus.new
     assert book.apply(incident_factory(phase=Phase.cleared)) == []
     assert book.apply(incident_factory(phase=Phase.cleared, source="nowhere")) == []
+
+
+def test_a_silence_suppresses_matching_alerts_and_its_expiry_releases_them(
+    book_factory: Callable[..., tuple[AlertBook, Clock]], incident_factory: Callable[..., Incident]
+) -> None:
+    book, clock = book_factory()
+    request = SilenceCreate.model_validate(
+        {"matchers": {"sensors": ["river-01"]}, "duration_s": 600, "reason": "works"}
+    )
+    book.silences["s1"] = request.to_silence("s1", "ops-ani", T0)
+    held = book.apply(incident_factory())[0]
+    free = book.apply(incident_factory(source="river-02"))[0]
+    assert (held.suppressed, held.suppressed_by, free.suppressed) == (True, ["s1"], False)
+    # A silenced source corroborates nothing: river-02 kept its own priority.
+    assert "same district" not in free.priority_reason
+    clock.now = T0 + timedelta(minutes=11)
+    released = book.resuppress()
+    assert [(a.id, a.change, a.suppressed) for a in released] == [(held.id, "unsuppressed", False)]
+    assert book.silences == {}
