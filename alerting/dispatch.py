@@ -9,9 +9,11 @@ between the two re-sends it under the same id (the receiver's idempotency key): 
 lost and a duplicate is always recognisable.
 
 Retries back off exponentially with jitter (honouring ``Retry-After``). A P1 is retried until it
-is delivered; other priorities give up after ``max_attempts`` and are marked ``failed`` with the
-reason. A receiver that refuses for good (a 4xx other than 408/425/429) is ``failed`` at once, and
-a Web Push subscription the push service reports gone is deleted.
+is delivered or its alert is resolved or closed (then ``cancelled``); other priorities give up after
+``max_attempts`` and are marked ``failed`` with the reason. A receiver that refuses for good (a 4xx
+other than 408/425/429) is ``failed`` at once, and a Web Push subscription the push service reports
+gone is deleted. Each channel has its own queue and workers, so a receiver that hangs delays only
+its own channel.
 """
 
 from __future__ import annotations
@@ -73,7 +75,11 @@ class Dispatcher:
         self.max_retry_delay_s = max_retry_delay_s
         self.p1_max_retry_delay_s = p1_max_retry_delay_s
         self.on_gone = on_gone
-        self._queue: queue.PriorityQueue[tuple[int, int, Delivery]] = queue.PriorityQueue()
+        # One queue and one set of workers per channel: a receiver that hangs holds up only its own
+        # channel's pushes, never another channel's.
+        self._queues: dict[str, queue.PriorityQueue[tuple[int, int, Delivery]]] = {
+            name: queue.PriorityQueue() for name in [*self.channels, ""]
+        }
         self._order = 0
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
@@ -83,10 +89,13 @@ class Dispatcher:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        for n in range(self.threads):
-            worker = threading.Thread(target=self._work, name=f"dispatch-{n}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        for name, work_queue in self._queues.items():
+            for n in range(self.threads if name else 1):
+                worker = threading.Thread(
+                    target=self._work, args=(work_queue,), name=f"dispatch-{name}-{n}", daemon=True
+                )
+                worker.start()
+                self._workers.append(worker)
         poller = threading.Thread(target=self._poll, name="dispatch-poller", daemon=True)
         poller.start()
         self._workers.append(poller)
@@ -94,9 +103,10 @@ class Dispatcher:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         with self._lock:
-            for _ in range(self.threads):
-                self._order += 1
-                self._queue.put((99, self._order, _STOP))
+            for work_queue in self._queues.values():
+                for _ in range(self.threads):
+                    self._order += 1
+                    work_queue.put((99, self._order, _STOP))
         for worker in self._workers:
             worker.join(timeout_s)
         for channel in self.channels.values():
@@ -110,7 +120,9 @@ class Dispatcher:
                     continue
                 self._in_flight.add(delivery.id)
                 self._order += 1
-                self._queue.put((delivery.priority, self._order, delivery))
+                # Deliveries for a channel no longer configured go to the catch-all queue, which fails them.
+                work_queue = self._queues.get(delivery.channel, self._queues[""])
+                work_queue.put((delivery.priority, self._order, delivery))
 
     # -- threads -----------------------------------------------------------------------------------
     def _poll(self) -> None:
@@ -131,10 +143,10 @@ class Dispatcher:
         if conn is not None:
             conn.close()
 
-    def _work(self) -> None:
+    def _work(self, work_queue: queue.PriorityQueue[tuple[int, int, Delivery]]) -> None:
         conn: psycopg.Connection | None = None
         while True:
-            _priority, _order, delivery = self._queue.get()
+            _priority, _order, delivery = work_queue.get()
             if delivery is _STOP:
                 break
             try:
@@ -160,6 +172,10 @@ class Dispatcher:
         if due is None:
             return
         attempt = delivery.attempts + 1
+        if delivery.kind != "stand_down" and due[0] in ("resolved", "closed"):
+            # Retries are bounded by the alert's life: nobody needs the call-out once it is over.
+            self._record(conn, delivery, attempt, "cancelled", None, f"alert {due[0]} before delivery", self.clock())
+            return
         channel = self.channels.get(delivery.channel)
         now = self.clock()
         if channel is None:

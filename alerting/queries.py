@@ -249,4 +249,7 @@ UPSERT_SUBSCRIPTION = """
 """
 DELETE_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s"
 DELETE_USER_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s AND user_id = %s"
-STILL_DUE = "SELECT 1 FROM alert_deliveries WHERE id = %s AND status IN ('queued', 'retrying') AND attempts = %s"
+STILL_DUE = """
+    SELECT a.status FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+    WHERE d.id = %s AND d.status IN ('queued', 'retrying') AND d.attempts = %s
+"""

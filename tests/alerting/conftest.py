@@ -61,11 +61,13 @@ def alert_factory() -> AlertFactory:
 
 
 class Hook:
-    """A loopback webhook receiver: records every request; fails the first ``fail_first`` with a 500."""
+    """A loopback webhook receiver: records every request; fails the first ``fail_first`` with a 500;
+    with ``hang_s``, answers only after that long."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, hang_s: float = 0.0) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.fail_first = fail_first
+        self.hang_s = hang_s
         self.lock = threading.Lock()
         hook = self
 
@@ -75,6 +77,8 @@ class Hook:
                 with hook.lock:
                     hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                     failing = len(hook.requests) <= hook.fail_first
+                if hook.hang_s:
+                    time.sleep(hook.hang_s)
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -102,8 +106,8 @@ class Hook:
 def hook_factory() -> Iterator[Callable[..., Hook]]:
     hooks: list[Hook] = []
 
-    def make(fail_first: int = 0) -> Hook:
-        hooks.append(Hook(fail_first))
+    def make(fail_first: int = 0, hang_s: float = 0.0) -> Hook:
+        hooks.append(Hook(fail_first, hang_s))
         return hooks[-1]
 
     yield make
