@@ -172,6 +172,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vapid_keys(_args: argparse.Namespace) -> int:
+    from alerting.channels.config import generate_vapid_keys
+
+    private_key, public_key = generate_vapid_keys()
+    print(f"vapid_private_key: {private_key}")
+    print(f"application_server_key: {public_key}")
+    print("# put vapid_private_key in the webpush channel's config; browsers fetch the public key", file=sys.stderr)
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     from pantau.fullconfig import check_config
 
@@ -244,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default=None)
     p.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("vapid-keys", help="print a new VAPID key pair for the Web Push channel")
+    p.set_defaults(func=cmd_vapid_keys)
 
     p = sub.add_parser("run", help="run one service in the foreground")
     p.add_argument("service", choices=sorted(SERVICE_MAINS))

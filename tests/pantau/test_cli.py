@@ -58,6 +58,16 @@ def test_token_prints_only_a_token_signed_with_the_configured_secret() -> None:
     assert short.returncode == 1 and "too short" in short.stderr
 
 
+def test_vapid_keys_prints_a_pair_that_belongs_together() -> None:
+    from alerting.channels.config import load_vapid_private_key, vapid_public_key
+
+    out = pantau("vapid-keys")
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert set(lines) == {"vapid_private_key", "application_server_key"}
+    assert vapid_public_key(load_vapid_private_key(lines["vapid_private_key"])) == lines["application_server_key"]
+
+
 def test_config_check_names_the_unknown_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("sensor_rules:\n  - {name: r, kind: water_level, above: 2.5, sevrity: high}\n")
