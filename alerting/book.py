@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,8 +54,11 @@ class AlertBook:
         tz: ZoneInfo,
         clock: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        sensor_criticality: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
+        # Cameras carry their zone's criticality in the incident's severity; sensors get theirs here.
+        self.sensor_criticality = dict(sensor_criticality or {})
         self.tz = tz
         self.clock = clock
         self.new_id = new_id
@@ -278,6 +281,13 @@ class AlertBook:
         if incident.confidence < config.confidence_floor:
             priority += 1
             lowered.append(f"confidence under {config.confidence_floor:.2f}: one lower")
+        criticality = self.sensor_criticality.get(incident.source) if incident.source_kind == "sensor" else None
+        if criticality == "critical":
+            priority -= 1
+            raised.append("critical site")
+        elif criticality == "low":
+            priority += 1
+            lowered.append("low-criticality site: one lower")
         corroborating = self._corroborating(incident)
         if corroborating is not None:
             priority -= 1

@@ -40,6 +40,7 @@ from alerting.routing import RoutingConfig
 from alerting.silences import InhibitRule
 from detectors.schemas import Severity
 from detectors.zones.config import Schedule
+from ingest.config import SensorConfig
 
 IdentityField = Literal["source", "type", "zone", "district"]
 
@@ -188,6 +189,10 @@ class AlertingFile(BaseModel):
 
     timezone: str = "Asia/Jakarta"
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    sensors: list[SensorConfig] = Field(default_factory=list, description="for each sensor's criticality")
+
+    def sensor_criticality(self) -> dict[str, str]:
+        return {sensor.id: sensor.criticality for sensor in self.sensors if sensor.criticality != "medium"}
 
     @field_validator("timezone")
     @classmethod

@@ -78,7 +78,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     conn = connect(settings, application_name="pantau-alerting")
     producer = make_producer(settings, client_id="pantau-alerting", linger_ms=0)
     tz = ZoneInfo(config.timezone)
-    book = AlertBook(config.alerting, tz, clock=utcnow)
+    book = AlertBook(config.alerting, tz, clock=utcnow, sensor_criticality=config.sensor_criticality())
     channels = {channel.name: build_channel(channel) for channel in config.alerting.channels}
     notifier = Notifier(
         config.alerting.routing,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.schemas import KIND_PATTERN, SENSOR_ID_PATTERN, Location
@@ -18,3 +20,6 @@ class SensorConfig(BaseModel):
     owner: str | None = None
     interval_s: float = Field(60.0, gt=0, description="Expected seconds between readings")
     name: str | None = None
+    criticality: Literal["critical", "high", "medium", "low"] = Field(
+        "medium", description="how much its place matters (a school, a hospital): alerting weighs its alerts by it"
+    )

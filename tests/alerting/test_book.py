@@ -72,10 +72,11 @@ def incident_factory() -> Callable[..., Incident]:
 
 @pytest.fixture
 def book_factory() -> Callable[..., tuple[AlertBook, Clock]]:
-    def make(**config: Any) -> tuple[AlertBook, Clock]:
+    def make(sensor_criticality: dict[str, str] | None = None, **config: Any) -> tuple[AlertBook, Clock]:
         clock = Clock()
         ids = (f"alert-{n}" for n in itertools.count(1))
-        return AlertBook(AlertingConfig.model_validate(config), JAKARTA, clock, lambda: next(ids)), clock
+        book = AlertBook(AlertingConfig.model_validate(config), JAKARTA, clock, lambda: next(ids), sensor_criticality)
+        return book, clock
 
     return make
 
@@ -252,3 +253,15 @@ def test_a_silence_suppresses_matching_alerts_and_its_expiry_releases_them(
     released = book.resuppress()
     assert [(a.id, a.change, a.suppressed) for a in released] == [(held.id, "unsuppressed", False)]
     assert book.silences == {}
+
+
+def test_a_sensors_criticality_weighs_its_alerts(
+    book_factory: Callable[..., tuple[AlertBook, Clock]], incident_factory: Callable[..., Incident]
+) -> None:
+    book, _ = book_factory(sensor_criticality={"school-01": "critical", "farm-09": "low"}, corroboration_window_s=0)
+    school = book.apply(incident_factory("smoke", "school-01", severity=Severity.high))[0]
+    assert school.priority == 1 and school.priority_reason.endswith("+ critical site")
+    farm = book.apply(incident_factory("smoke", "farm-09", severity=Severity.high))[0]
+    assert farm.priority == 3 and "low-criticality site: one lower" in farm.priority_reason
+    plain = book.apply(incident_factory("smoke", "shop-02", severity=Severity.high))[0]
+    assert plain.priority == 2
