@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,30 +34,82 @@ def priority_order(alert: Alert) -> tuple[int, float]:
     return (alert.priority, -alert.last_seen.timestamp())
 
 
+@dataclass(frozen=True)
+class ClientFilter:
+    """What one client wants to see: districts, types, and how urgent at least (1 is the most)."""
+
+    districts: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    max_priority: int = 4  # ?min_priority=2 on the wire: P1 and P2 only
+
+    def matches(self, alert: Alert) -> bool:
+        district = alert.location.district if alert.location is not None else None
+        return (
+            (not self.districts or district in self.districts)
+            and (not self.types or alert.type in self.types)
+            and alert.priority <= self.max_priority
+        )
+
+
 @dataclass(eq=False)  # identity semantics: each client is its own set member
 class Subscriber:
-    """One websocket client's pending changes (coalesced per alert)."""
+    """One websocket client's pending changes: coalesced per alert, bounded, P1 never dropped.
 
-    pending: dict[str, Alert] = field(default_factory=dict)
+    When more than ``max_pending`` alerts wait, the least urgent (P4 first, oldest first) give way
+    and the client is marked ``behind``: its next message is a fresh snapshot instead of a partial
+    batch, so it never shows a stale state. P1 changes are never dropped; a client with more than
+    ``max_pending`` P1 changes waiting is too far behind and is disconnected to resync.
+    """
+
+    filter: ClientFilter = field(default_factory=ClientFilter)
+    max_pending: int = 1000
+    pending: dict[str, tuple[int, Alert]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    sent_seq: int = -1  # highest seq the client has (from the snapshot, backlog or live changes)
+    behind: bool = False
+    overflowed: bool = False
+    dropped: int = 0
 
-    def push(self, alert: Alert) -> None:
-        self.pending[alert.id] = alert
+    def push(self, seq: int, alert: Alert) -> None:
+        if seq <= self.sent_seq or not (self.filter.matches(alert) or alert.id in self.pending):
+            return
+        self.pending[alert.id] = (seq, alert)
+        if len(self.pending) > self.max_pending:
+            self._shed()
         self.wake.set()
 
-    def take(self) -> list[Alert]:
-        batch = sorted(self.pending.values(), key=priority_order)
+    def _shed(self) -> None:
+        victims = sorted(
+            (item for item in self.pending.items() if item[1][1].priority > 1),
+            key=lambda item: (-item[1][1].priority, item[1][0]),
+        )
+        excess = len(self.pending) - self.max_pending
+        for alert_id, _ in victims[:excess]:
+            del self.pending[alert_id]
+            self.dropped += 1
+            self.behind = True
+        if len(self.pending) > self.max_pending:
+            self.overflowed = True  # only P1 changes left and still too many
+
+    def take(self) -> list[tuple[int, Alert]]:
+        batch = sorted(self.pending.values(), key=lambda item: priority_order(item[1]))
         self.pending.clear()
         self.wake.clear()
+        if batch:
+            self.sent_seq = max(self.sent_seq, max(seq for seq, _ in batch))
         return batch
 
 
 class AlertFeed:
     """Board of current alerts plus the subscribers to its changes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, history: int = 20_000) -> None:
         self.settings = settings
         self.alerts: dict[str, Alert] = {}
+        self.seqs: dict[str, int] = {}  # alert id -> seq (alerts-topic offset) of its current state
+        self.head_seq = -1  # the newest change applied
+        # Recent changes, for clients resuming with ?since=SEQ; older gaps get a snapshot instead.
+        self.history: deque[tuple[int, Alert]] = deque(maxlen=history)
         self.subscribers: set[Subscriber] = set()
         self.ready = threading.Event()
         self.stop = threading.Event()
@@ -78,25 +131,39 @@ class AlertFeed:
         if self._dead_letters is not None:
             self._dead_letters.producer.close(timeout=10)
 
-    def subscribe(self) -> tuple[Subscriber, list[Alert]]:
-        """Register a client and return the snapshot of open alerts it starts from (no gap, no repeat)."""
-        sub = Subscriber()
+    def subscribe(
+        self, client_filter: ClientFilter | None = None, since: int | None = None, max_pending: int = 1000
+    ) -> tuple[Subscriber, list[Alert] | None, list[tuple[int, Alert]]]:
+        """Register a client. Without ``since`` (or when the changes after it are no longer kept) it
+        starts from a snapshot of the open alerts it may see; with ``since`` it gets the changes after
+        that seq instead. Either way there is no gap and no repeat: ``sent_seq`` marks the seam."""
+        sub = Subscriber(client_filter or ClientFilter(), max_pending)
         self.subscribers.add(sub)
-        return sub, self.open_alerts()
+        oldest = self.history[0][0] if self.history else self.head_seq + 1
+        if since is not None and since >= oldest - 1 and since <= self.head_seq:
+            backlog = [(seq, a) for seq, a in self.history if seq > since and sub.filter.matches(a)]
+            sub.sent_seq = self.head_seq
+            return sub, None, _coalesce(backlog)
+        sub.sent_seq = self.head_seq
+        return sub, self.open_alerts(sub.filter), []
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
-    def open_alerts(self) -> list[Alert]:
-        return sorted((a for a in self.alerts.values() if a.is_open), key=priority_order)
+    def open_alerts(self, client_filter: ClientFilter | None = None) -> list[Alert]:
+        wanted = client_filter or ClientFilter()
+        return sorted((a for a in self.alerts.values() if a.is_open and wanted.matches(a)), key=priority_order)
 
-    def _apply(self, alert: Alert) -> None:
+    def _apply(self, seq: int, alert: Alert) -> None:
+        self.head_seq = max(self.head_seq, seq)
         current = self.alerts.get(alert.id)
         if current is not None and current.version >= alert.version:
             return
         self.alerts[alert.id] = alert
+        self.seqs[alert.id] = seq
+        self.history.append((seq, alert))
         for sub in self.subscribers:
-            sub.push(alert)
+            sub.push(seq, alert)
 
     # -- the Kafka thread ------------------------------------------------------------------
     def _run(self) -> None:
@@ -121,12 +188,13 @@ class AlertFeed:
                 self.ready.set()
             while not self.stop.is_set():
                 batch = consumer.poll(timeout_ms=200).get(tp, [])
-                alerts = []
+                alerts: list[tuple[int, Alert]] = []
                 for rec in batch:
                     if rec.value is None:
                         continue
                     try:
-                        alerts.append(Alert.model_validate_json(rec.value))
+                        # The record's offset is the change's seq: the same on every console replica.
+                        alerts.append((rec.offset, Alert.model_validate_json(rec.value)))
                     except ValidationError as exc:
                         self._dead_letter(rec, f"invalid alert: {format_validation_error(exc)}")
                 if alerts and self._loop is not None:
@@ -154,9 +222,9 @@ class AlertFeed:
         self._dead_letters.reject_record(record, reason)
         self._dead_letters.producer.flush(timeout=10)
 
-    def _apply_all(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            self._apply(alert)
+    def _apply_all(self, alerts: list[tuple[int, Alert]]) -> None:
+        for seq, alert in alerts:
+            self._apply(seq, alert)
 
     def wait_ready(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -164,3 +232,11 @@ class AlertFeed:
             if self.ready.wait(0.1):
                 return True
         return False
+
+
+def _coalesce(changes: list[tuple[int, Alert]]) -> list[tuple[int, Alert]]:
+    """Only the newest change of each alert, in seq order."""
+    newest: dict[str, tuple[int, Alert]] = {}
+    for seq, alert in changes:
+        newest[alert.id] = (seq, alert)
+    return sorted(newest.values(), key=lambda item: item[0])
