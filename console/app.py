@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from alerting.schemas import ALERTS_TOPIC
+from console.db import make_pool
 from console.feed import AlertFeed
 from console.routers import alerts, health, pages, ws
 from console.settings import Settings
@@ -25,6 +26,9 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(ensure_topics, settings, [ALERTS_TOPIC, DLQ_TOPIC])
         feed = AlertFeed(settings)
         app.state.feed = feed
+        pool = make_pool(settings)
+        pool.open(wait=False)
+        app.state.pool = pool
         feed.start(asyncio.get_running_loop())
         if settings.ready_file is not None:
             ready = await asyncio.to_thread(feed.wait_ready, 60.0)
@@ -35,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(feed.close)
+            await asyncio.to_thread(pool.close)
 
     app = FastAPI(title="Pantau console", version="1", lifespan=lifespan)
     app.state.settings = settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from psycopg_pool import ConnectionPool
 
 from console.feed import AlertFeed
 
@@ -15,3 +16,11 @@ def get_feed(request: Request) -> AlertFeed:
 
 
 Feed = Annotated[AlertFeed, Depends(get_feed)]
+
+
+def get_pool(request: Request) -> ConnectionPool:
+    pool: ConnectionPool = request.app.state.pool
+    return pool
+
+
+Pool = Annotated[ConnectionPool, Depends(get_pool)]

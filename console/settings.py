@@ -14,3 +14,4 @@ class Settings(CommonSettings):
     console_port: int = Field(8000, description="Port of the console (web UI, REST, websocket)")
     heartbeat_interval_s: float = Field(15.0, gt=0, description="Seconds between websocket heartbeats")
     ws_max_pending: int = Field(1000, ge=10, description="Alerts a slow websocket client may have pending")
+    db_pool_size: int = Field(8, ge=1, le=64, description="Database connections for history and alert detail")

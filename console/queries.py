@@ -1,0 +1,86 @@
+"""Every SQL statement of the console (read-only over the tables alerting and the archiver own).
+
+Filters are fixed fragments joined with AND; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_LIST_BASE = "SELECT doc FROM alerts"
+_ORDER = " ORDER BY last_seen DESC, id DESC LIMIT %(limit)s"
+OPEN_STATUSES = ("new", "acknowledged", "assigned")
+
+# A responder sees what was assigned or pushed to them, nothing else.
+_ROUTED_TO_USER = """(
+    doc->>'assignee' = %(user)s
+    OR doc->'responders' ? %(user)s
+    OR EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id AND d.recipient = %(user)s)
+)"""
+
+
+@dataclass
+class AlertFilters:
+    """The filters of ``GET /api/v1/alerts``; empty lists mean any."""
+
+    statuses: list[str] = field(default_factory=list)
+    priorities: list[int] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    districts: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    routed_to: str | None = None
+    after: tuple[datetime, str] | None = None  # keyset cursor: (last_seen, id) of the last row seen
+    limit: int = 100
+
+
+def list_alerts(filters: AlertFilters) -> tuple[str, dict[str, Any]]:
+    """The statement and its parameters for one page of alerts, newest first."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": filters.limit}
+    if filters.statuses:
+        clauses.append("status = ANY(%(statuses)s)")
+        params["statuses"] = filters.statuses
+    if filters.priorities:
+        clauses.append("priority = ANY(%(priorities)s)")
+        params["priorities"] = filters.priorities
+    if filters.types:
+        clauses.append("type = ANY(%(types)s)")
+        params["types"] = filters.types
+    if filters.districts:
+        clauses.append("district = ANY(%(districts)s)")
+        params["districts"] = filters.districts
+    if filters.since is not None:
+        clauses.append("last_seen >= %(since)s")
+        params["since"] = filters.since
+    if filters.until is not None:
+        clauses.append("first_seen < %(until)s")
+        params["until"] = filters.until
+    if filters.routed_to is not None:
+        clauses.append(_ROUTED_TO_USER)
+        params["user"] = filters.routed_to
+    if filters.after is not None:
+        clauses.append("(last_seen, id) < (%(after_ts)s, %(after_id)s)")
+        params["after_ts"], params["after_id"] = filters.after
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return _LIST_BASE + where + _ORDER, params
+
+
+ALERT = "SELECT doc FROM alerts WHERE id = %(id)s"
+ALERT_ROUTED = "SELECT doc FROM alerts WHERE id = %(id)s AND " + _ROUTED_TO_USER
+RELATED = "SELECT doc FROM alerts WHERE id = ANY(%(ids)s) ORDER BY last_seen DESC"
+INCIDENTS_OF_ALERT = """
+    SELECT i.id, i.ts, i.type, i.source, i.phase, i.severity, i.confidence, i.zone, i.title,
+           i.evidence - 'snapshot_jpeg_b64' AS evidence, (i.evidence ? 'snapshot_jpeg_b64') AS has_snapshot
+    FROM alert_incidents l JOIN incidents i ON i.id = l.incident_id
+    WHERE l.alert_id = %(id)s
+    ORDER BY i.ts DESC
+    LIMIT 200
+"""
+AUDIT = "SELECT version, change, actor, at, detail FROM alert_history WHERE alert_id = %(id)s ORDER BY version"
+DELIVERIES = """
+    SELECT id, kind, channel, recipient, status, attempts, last_error, created_at, sent_at
+    FROM alert_deliveries WHERE alert_id = %(id)s ORDER BY created_at, id
+"""
