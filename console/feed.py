@@ -41,6 +41,7 @@ class ClientFilter:
     districts: frozenset[str] = frozenset()
     types: frozenset[str] = frozenset()
     max_priority: int = 4  # ?min_priority=2 on the wire: P1 and P2 only
+    responder: str | None = None  # a responder's feed: only alerts assigned to them or that they report on
 
     def matches(self, alert: Alert) -> bool:
         district = alert.location.district if alert.location is not None else None
@@ -48,6 +49,7 @@ class ClientFilter:
             (not self.districts or district in self.districts)
             and (not self.types or alert.type in self.types)
             and alert.priority <= self.max_priority
+            and (self.responder is None or alert.assignee == self.responder or self.responder in alert.responders)
         )
 
 

@@ -41,7 +41,7 @@ async def _refuse(websocket: WebSocket, status_code: int, reason: str) -> None:
         await websocket.close(code=1008, reason=reason)
 
 
-def _filter_from(websocket: WebSocket) -> ClientFilter:
+def _filter_from(websocket: WebSocket, responder: str | None) -> ClientFilter:
     params = websocket.query_params
     min_priority = params.get("min_priority")
     if min_priority is not None and min_priority not in {"1", "2", "3", "4"}:
@@ -50,6 +50,7 @@ def _filter_from(websocket: WebSocket) -> ClientFilter:
         districts=frozenset(params.getlist("district")),
         types=frozenset(params.getlist("type")),
         max_priority=int(min_priority) if min_priority else 4,
+        responder=responder,
     )
 
 
@@ -100,7 +101,8 @@ async def alerts_feed(websocket: WebSocket) -> None:
         await _refuse(websocket, 403, f"role {principal.role.value} may not watch alerts")
         return
     try:
-        client_filter, since = _filter_from(websocket), _since_from(websocket)
+        responder = principal.user if principal.role is Role.responder else None
+        client_filter, since = _filter_from(websocket, responder), _since_from(websocket)
     except ValueError as exc:
         await _refuse(websocket, 400, str(exc))
         return

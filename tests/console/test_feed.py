@@ -52,6 +52,10 @@ def test_filters_by_district_type_and_priority(alert_factory: Callable[..., Aler
     assert not wanted.matches(alert_factory("c", priority=1, district="Klojen", type="crowd"))
     assert not wanted.matches(alert_factory("d", priority=1, district="Sukun", type="smoke_high"))
     assert ClientFilter().matches(alert_factory("e", priority=4))
+    budi = ClientFilter(responder="budi")
+    assert budi.matches(alert_factory("f", assignee="budi"))
+    assert budi.matches(alert_factory("g", responders={"budi": "en_route"}))
+    assert not budi.matches(alert_factory("h", assignee="sari"))
 
 
 def test_a_slow_client_sheds_the_least_urgent_first_and_never_a_p1(alert_factory: Callable[..., Alert]) -> None:
