@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from alerting.schemas import ALERTS_TOPIC
 from console.db import make_pool
 from console.feed import AlertFeed
-from console.routers import alerts, health, pages, ws
+from console.routers import alerts, evidence, health, pages, ws
 from console.settings import Settings
 from pantau.kafka import ensure_topics
 from pantau.topics import DLQ_TOPIC
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_secret = settings.require_token_secret()
     app.include_router(health.router)
     app.include_router(alerts.router)
+    app.include_router(evidence.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     return app

@@ -84,3 +84,27 @@ DELIVERIES = """
     SELECT id, kind, channel, recipient, status, attempts, last_error, created_at, sent_at
     FROM alert_deliveries WHERE alert_id = %(id)s ORDER BY created_at, id
 """
+
+EVIDENCE_OF_INCIDENT = """
+    SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source FROM incidents WHERE id = %(id)s LIMIT 1
+"""
+# Evidence is personal data (UU 27/2022): every view or download is recorded, and admins read the record.
+EVIDENCE_ACCESS_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS evidence_access (
+        at          timestamptz NOT NULL DEFAULT now(),
+        user_id     text        NOT NULL,
+        role        text        NOT NULL,
+        incident_id text        NOT NULL,
+        kind        text        NOT NULL,
+        source      text
+    )
+"""
+EVIDENCE_ACCESS_INDEX = "CREATE INDEX IF NOT EXISTS evidence_access_at ON evidence_access (at DESC)"
+RECORD_EVIDENCE_ACCESS = """
+    INSERT INTO evidence_access (user_id, role, incident_id, kind, source)
+    VALUES (%(user)s, %(role)s, %(incident)s, %(kind)s, %(source)s)
+"""
+EVIDENCE_ACCESS_LOG = """
+    SELECT at, user_id, role, incident_id, kind, source FROM evidence_access
+    WHERE (%(user)s::text IS NULL OR user_id = %(user)s) ORDER BY at DESC LIMIT %(limit)s
+"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from pantau.settings import CommonSettings
@@ -15,3 +17,4 @@ class Settings(CommonSettings):
     heartbeat_interval_s: float = Field(15.0, gt=0, description="Seconds between websocket heartbeats")
     ws_max_pending: int = Field(1000, ge=10, description="Alerts a slow websocket client may have pending")
     db_pool_size: int = Field(8, ge=1, le=64, description="Database connections for history and alert detail")
+    evidence_dir: Path = Field(Path("evidence"), description="Where camera-detectors keep evidence clips")
