@@ -196,54 +196,48 @@ class AlertBook:
         )
 
     def _repeat(self, current: Alert, incident: Incident, key: Identity, now: datetime) -> Alert:
-        count = current.count + 1
-        priority, reason = self.priority(incident, count)
-        if current.priority < priority:  # never lower an open alert's priority
-            priority, reason = current.priority, current.priority_reason
-        return self._bump(
-            current,
-            now,
-            "repeated",
-            count=count,
-            last_seen=max(current.last_seen, incident.ts),
-            priority=priority,
-            priority_reason=reason,
-            severity=_SEVERITY_OF_PRIORITY[priority],
-            title=incident.title,
-            condition_active=True,
-            last_incident_id=incident.id,
-            location=incident.location or current.location,
-            confidence=incident.confidence,
-            evidence=_evidence(incident),
-            flapping=self._flapping(key, now),
-        )
+        fields = self._raised_again(current, incident, key, now)
+        if current.priority < fields["priority"]:  # never lower an open alert's priority
+            fields.update(
+                priority=current.priority,
+                priority_reason=current.priority_reason,
+                severity=_SEVERITY_OF_PRIORITY[current.priority],
+            )
+        return self._bump(current, now, "repeated", **fields)
 
     def _reopen(self, resolved: Alert, incident: Incident, key: Identity, now: datetime) -> Alert:
         self._note_raise(key, now)
-        count = resolved.count + 1
-        priority, reason = self.priority(incident, count)
+        fields = self._raised_again(resolved, incident, key, now)
         return self._bump(
             resolved,
             now,
             "reopened",
+            **fields,
             status=AlertStatus.new,
-            count=count,
-            last_seen=max(resolved.last_seen, incident.ts),
-            priority=priority,
-            priority_reason=reason,
-            severity=_SEVERITY_OF_PRIORITY[priority],
-            title=incident.title,
-            condition_active=True,
-            last_incident_id=incident.id,
-            location=incident.location or resolved.location,
-            confidence=incident.confidence,
-            evidence=_evidence(incident),
             acknowledged_by=None,
             acknowledged_at=None,
             resolved_at=None,
             escalation_level=0,
-            flapping=self._flapping(key, now),
         )
+
+    def _raised_again(self, alert: Alert, incident: Incident, key: Identity, now: datetime) -> dict[str, Any]:
+        """What a new incident of the same condition changes on its alert."""
+        count = alert.count + 1
+        priority, reason = self.priority(incident, count)
+        return {
+            "count": count,
+            "last_seen": max(alert.last_seen, incident.ts),
+            "priority": priority,
+            "priority_reason": reason,
+            "severity": _SEVERITY_OF_PRIORITY[priority],
+            "title": incident.title,
+            "condition_active": True,
+            "last_incident_id": incident.id,
+            "location": incident.location or alert.location,
+            "confidence": incident.confidence,
+            "evidence": _evidence(incident),
+            "flapping": self._flapping(key, now),
+        }
 
     @staticmethod
     def _bump(alert: Alert, now: datetime, change: str, **fields: Any) -> Alert:
