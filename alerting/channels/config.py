@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from alerting.channels.base import b64url_decode, b64url_encode, check_http_url
 
@@ -41,6 +41,15 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][
 TimeoutS = Annotated[float, Field(gt=0, le=120, description="seconds one send may block")]
 
 
+def _http_url(value: str) -> str:
+    check_http_url(value)
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+BaseUrl = Annotated[str, AfterValidator(lambda value: _http_url(value).rstrip("/"))]  # joined with paths
+
+
 class _ChannelConfigBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -50,16 +59,10 @@ class WebhookChannelConfig(_ChannelConfigBase):
 
     type: Literal["webhook"] = "webhook"
     name: Name
-    url: str
+    url: HttpUrl
     secret: str = Field(min_length=16, repr=False, description="HMAC-SHA256 key shared with the receiver")
     timeout_s: TimeoutS = 5.0
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. an API key")
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        check_http_url(value)
-        return value
 
     @field_validator("headers")
     @classmethod
@@ -79,16 +82,10 @@ class NtfyChannelConfig(_ChannelConfigBase):
 
     type: Literal["ntfy"] = "ntfy"
     name: Name
-    base_url: str = Field(description="the server, e.g. https://ntfy.sh")
+    base_url: BaseUrl = Field(description="the server, e.g. https://ntfy.sh")
     topic: str = Field(repr=False, description="on a public server the topic name is the password")
     token: str | None = Field(None, repr=False, description="access token, sent as Authorization: Bearer")
     timeout_s: TimeoutS = 5.0
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        check_http_url(value)
-        return value.rstrip("/")
 
     @field_validator("topic")
     @classmethod
@@ -110,16 +107,10 @@ class TelegramChannelConfig(_ChannelConfigBase):
 
     type: Literal["telegram"] = "telegram"
     name: Name
-    base_url: str = "https://api.telegram.org"
+    base_url: BaseUrl = "https://api.telegram.org"
     bot_token: str = Field(repr=False, description="from @BotFather, e.g. 123456:ABC-DEF...")
     chat_id: str = Field(description="numeric id (groups are negative) or @channelusername")
     timeout_s: TimeoutS = 5.0
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        check_http_url(value)
-        return value.rstrip("/")
 
     @field_validator("bot_token")
     @classmethod
