@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from psycopg_pool import PoolTimeout
 from pydantic import AwareDatetime, BaseModel, Field
 
+from alerting.api.models import AuditEntry, DeliverySummary
 from alerting.schemas import Alert
 from console import queries
 from console.deps import Feed, Pool
@@ -47,26 +48,6 @@ class IncidentSummary(BaseModel):
     title: str
     evidence: dict[str, Any]
     snapshot_url: str | None
-
-
-class AuditEntry(BaseModel):
-    version: int
-    change: str
-    actor: str
-    at: datetime
-    detail: dict[str, Any]
-
-
-class DeliverySummary(BaseModel):
-    id: str
-    kind: str
-    channel: str
-    recipient: str
-    status: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
 
 
 class AlertDetail(BaseModel):

@@ -7,13 +7,13 @@ report their status (``report``) and add notes. Every answer is the alert's new 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, status
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from alerting.api.deps import Engine
+from alerting.api.models import AuditEntry
 from alerting.lifecycle import BODIES, Action, CommandError
 from alerting.schemas import Alert
 from pantau.auth import Principal, Role
@@ -24,16 +24,6 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["commands"])
 AlertId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Actor = Annotated[Principal, Depends(require_roles(Role.operator, Role.admin, Role.responder))]
 Reader = Annotated[Principal, Depends(require_roles(Role.operator, Role.admin, Role.planner))]
-
-
-class AuditEntry(BaseModel):
-    """One change of an alert: who, when, what and why."""
-
-    version: int
-    change: str
-    actor: str
-    at: datetime
-    detail: dict[str, Any]
 
 
 def _run(engine: Engine, alert_id: str, action: Action, raw: dict[str, Any], principal: Principal) -> Alert:

@@ -8,16 +8,16 @@ the alert (queued, sent, retrying, failed with the reason) with each attempt.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
 from alerting.api.deps import Engine
+from alerting.api.models import Attempt, DeliveryLog
 from alerting.api.routers.commands import AlertId, engine_alert_exists
 from alerting.channels.base import WebPushSubscription
-from alerting.channels.config import WebPushChannelConfig, load_vapid_private_key, vapid_public_key
+from alerting.channels.config import WebPushChannelConfig
 from pantau.auth import Principal, Role
 from pantau.webauth import require_roles
 
@@ -36,35 +36,11 @@ class Unsubscribe(BaseModel):
     endpoint: str
 
 
-class Attempt(BaseModel):
-    attempt: int
-    at: datetime
-    outcome: str
-    status_code: int | None
-    detail: str | None
-
-
-class DeliveryLog(BaseModel):
-    """One push about the alert and what became of it."""
-
-    id: str
-    alert_version: int
-    kind: str
-    channel: str
-    recipient: str
-    status: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-    log: list[Attempt]
-
-
 @router.get("/push/vapid-public-key", response_model=VapidKey)
 def vapid_key(engine: Engine, _principal: Anyone) -> VapidKey:
     for channel in engine.book.config.channels:
         if isinstance(channel, WebPushChannelConfig):
-            return VapidKey(public_key=vapid_public_key(load_vapid_private_key(channel.vapid_private_key)))
+            return VapidKey(public_key=channel.application_server_key)
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no Web Push channel is configured")
 
 
