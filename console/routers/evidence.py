@@ -56,12 +56,15 @@ def _evidence(pool: Pool, incident_id: str) -> tuple[str | None, str | None, str
     return row[0], row[1], row[2]
 
 
-def _record(pool: Pool, principal: Principal, incident_id: str, kind: str, source: str) -> None:
+def _record(request: Request, pool: Pool, principal: Principal, incident_id: str, kind: str, source: str) -> None:
     """Write the access record first: evidence that cannot be recorded is not shown."""
+    state = request.app.state
+    create = not getattr(state, "evidence_log_ready", False)  # the table, once per console process
     try:
         with pool.connection() as conn:
-            conn.execute(queries.EVIDENCE_ACCESS_SCHEMA)
-            conn.execute(queries.EVIDENCE_ACCESS_INDEX)
+            if create:
+                conn.execute(queries.EVIDENCE_ACCESS_SCHEMA)
+                conn.execute(queries.EVIDENCE_ACCESS_INDEX)
             conn.execute(
                 queries.RECORD_EVIDENCE_ACCESS,
                 {"user": principal.user, "role": principal.role.value, "incident": incident_id, "kind": kind,
@@ -69,12 +72,13 @@ def _record(pool: Pool, principal: Principal, incident_id: str, kind: str, sourc
             )  # fmt: skip
     except (psycopg.Error, PoolTimeout) as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot record the access: {exc}") from exc
+    state.evidence_log_ready = True  # only once committed: a rolled-back creation is tried again
 
 
 @router.get(
     "/incidents/{incident_id}/snapshot", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
 )
-def snapshot(incident_id: IncidentId, pool: Pool, principal: Viewer) -> Response:
+def snapshot(incident_id: IncidentId, pool: Pool, principal: Viewer, request: Request) -> Response:
     """The incident's snapshot, with the detected box drawn."""
     encoded, _clip, source = _evidence(pool, incident_id)
     if not encoded:
@@ -83,7 +87,7 @@ def snapshot(incident_id: IncidentId, pool: Pool, principal: Viewer) -> Response
         jpeg = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "the stored snapshot is corrupt") from exc
-    _record(pool, principal, incident_id, "snapshot", source)
+    _record(request, pool, principal, incident_id, "snapshot", source)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
@@ -99,7 +103,7 @@ def clip(incident_id: IncidentId, pool: Pool, principal: Viewer, request: Reques
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} has no clip")
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"the clip of incident {incident_id} is not written yet")
-    _record(pool, principal, incident_id, "clip", source)
+    _record(request, pool, principal, incident_id, "clip", source)
     return FileResponse(path, media_type="video/x-msvideo", filename=f"{incident_id}.avi",
                         headers={"Cache-Control": "private, no-store"})  # fmt: skip
 
