@@ -13,11 +13,9 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,8 +23,8 @@ import psycopg
 from kafka import KafkaProducer
 from psycopg import sql
 
-from pantau.stack import Stack, StackSettings
-from pantau.supervisor import Supervisor
+from pantau.bench import BenchInstance, bench_instance
+from pantau.stack import Stack
 
 HOT_SOURCE = "bench-hot"
 SECRET = "bench-webhook-secret-0123456789"
@@ -127,55 +125,44 @@ def _incident(n: int, source: str) -> dict[str, Any]:
 
 
 def bench_alerting(rate_per_s: float = 500.0, duration_s: float = 30.0, new_every: int = 10) -> AlertingBenchReport:
-    stack = Stack(StackSettings())
-    tag = uuid.uuid4().hex[:8]
-    prefix, schema = f"bench{tag}.", f"bench_{tag}"
     receiver = _Receiver()
-    config = stack.settings.home / "bench" / f"alerting-{tag}.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(_config(receiver.url))
-    supervisor = Supervisor(
-        stack,
-        instance="bench",
-        extra_env={
-            "PANTAU_TOPIC_PREFIX": prefix,
-            "PANTAU_DB_SCHEMA": schema,
-            "PANTAU_ALERTING_PORT": "8102",
-            "PANTAU_LOG_LEVEL": "WARNING",
-        },
-    )
-    supervisor.up(config, services=("alerting",))
     report = AlertingBenchReport(rate_per_s, duration_s)
     try:
-        sent_at = _drive(stack, prefix, report, rate_per_s, duration_s, new_every)
-        deadline = time.monotonic() + 60
-        # Every new source's alert and the hot source's one alert each make one push.
-        while len(receiver.arrivals) < report.new_alerts + 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            while time.monotonic() < deadline:
-                row = conn.execute("SELECT count FROM alerts WHERE source = %s", (HOT_SOURCE,)).fetchone()
-                report.hot_count = row[0] if row else 0
-                if report.hot_count >= report.hot_repeats:
-                    break
-                time.sleep(0.2)
-            counted = conn.execute("SELECT count(*) FROM alerts").fetchone()
-            report.alerts_rows = counted[0] if counted else 0
-        with receiver.lock:
-            report.pushes = receiver.count
-            report.latencies_ms = [
-                (receiver.arrivals[source] - sent) * 1000
-                for source, sent in sent_at.items()
-                if source in receiver.arrivals
-            ]
+        with bench_instance("bench", _config(receiver.url), ("alerting",), {"PANTAU_ALERTING_PORT": "8102"}) as run:
+            _measure(run, receiver, report, rate_per_s, duration_s, new_every)
         return report
     finally:
-        supervisor.stop_services()
         receiver.server.shutdown()
-        with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        Path(config).unlink(missing_ok=True)
+
+
+def _measure(
+    run: BenchInstance,
+    receiver: _Receiver,
+    report: AlertingBenchReport,
+    rate_per_s: float,
+    duration_s: float,
+    new_every: int,
+) -> None:
+    sent_at = _drive(run.stack, run.prefix, report, rate_per_s, duration_s, new_every)
+    deadline = time.monotonic() + 60
+    # Every new source's alert and the hot source's one alert each make one push.
+    while len(receiver.arrivals) < report.new_alerts + 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with psycopg.connect(run.stack.settings.database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(run.schema)))
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count FROM alerts WHERE source = %s", (HOT_SOURCE,)).fetchone()
+            report.hot_count = row[0] if row else 0
+            if report.hot_count >= report.hot_repeats:
+                break
+            time.sleep(0.2)
+        counted = conn.execute("SELECT count(*) FROM alerts").fetchone()
+        report.alerts_rows = counted[0] if counted else 0
+    with receiver.lock:
+        report.pushes = receiver.count
+        report.latencies_ms = [
+            (receiver.arrivals[source] - sent) * 1000 for source, sent in sent_at.items() if source in receiver.arrivals
+        ]
 
 
 def _drive(

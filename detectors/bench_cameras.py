@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +21,8 @@ from kafka import KafkaConsumer
 
 from detectors.schemas import TOPIC_INCIDENTS
 from detectors.video.synthetic import FigurePath, SceneSpec, render
+from pantau.bench import bench_instance
 from pantau.stack import Stack, StackSettings
-from pantau.supervisor import Supervisor
 from pantau.timeutil import utcnow
 
 LAWN = "[[0.0, 0.55], [0.5, 0.68], [1.0, 0.93], [1.0, 1.0], [0.0, 1.0]]"
@@ -74,39 +73,29 @@ def _videos(folder: Path, count: int) -> list[Path]:
 
 
 def bench_cameras(cameras: int = 16, duration_s: float = 60.0, fps: float = 5.0) -> CameraBenchReport:
-    stack = Stack(StackSettings())
-    home = stack.settings.home
-    videos = _videos(home / "bench" / "videos", min(cameras, 8))
+    videos = _videos(Stack(StackSettings()).settings.home / "bench" / "videos", min(cameras, 8))
     lines = ["cameras:"]
     for i in range(cameras):
         lines.append(f'  - {{id: cam-{i:02d}, source: "{videos[i % len(videos)]}", fps: {fps}, loop: true,')
         lines.append(f"     zones: [{{name: lawn, polygon: {LAWN}, rules: [intrusion]}}]}}")
-    config = home / "bench" / f"cameras-{uuid.uuid4().hex[:8]}.yaml"
-    config.write_text("\n".join(lines) + "\n")
-    prefix = f"benchcam{uuid.uuid4().hex[:6]}."
-    supervisor = Supervisor(
-        stack, instance="bench-cameras", extra_env={"PANTAU_TOPIC_PREFIX": prefix, "PANTAU_LOG_LEVEL": "WARNING"}
-    )
-    consumer = KafkaConsumer(
-        bootstrap_servers=stack.settings.kafka_bootstrap,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=20,
-        consumer_timeout_ms=200,
-    )
     latencies: list[float] = []
-    try:
-        supervisor.up(config, services=("camera-detectors", "camera-ingest"))
-        consumer.subscribe([prefix + TOPIC_INCIDENTS])
-        deadline = time.monotonic() + duration_s
-        while time.monotonic() < deadline:
-            for rec in consumer:
-                received = utcnow()
-                incident = orjson.loads(rec.value)
-                if incident.get("type") == "intrusion":
-                    captured = datetime.fromisoformat(incident["ts"])
-                    latencies.append((received - captured).total_seconds() * 1000)
-    finally:
-        consumer.close()
-        supervisor.stop_services()
-        config.unlink(missing_ok=True)
+    with bench_instance("bench-cameras", "\n".join(lines) + "\n", ("camera-detectors", "camera-ingest")) as run:
+        consumer = KafkaConsumer(
+            bootstrap_servers=run.stack.settings.kafka_bootstrap,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=20,
+            consumer_timeout_ms=200,
+        )
+        try:
+            consumer.subscribe([run.prefix + TOPIC_INCIDENTS])
+            deadline = time.monotonic() + duration_s
+            while time.monotonic() < deadline:
+                for rec in consumer:
+                    received = utcnow()
+                    incident = orjson.loads(rec.value)
+                    if incident.get("type") == "intrusion":
+                        captured = datetime.fromisoformat(incident["ts"])
+                        latencies.append((received - captured).total_seconds() * 1000)
+        finally:
+            consumer.close()
     return CameraBenchReport(cameras, fps, duration_s, latencies)

@@ -15,9 +15,10 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import psycopg
@@ -28,7 +29,7 @@ from websockets.sync.client import connect as ws_connect
 from detectors.schemas import Phase, incident_id
 from pantau.auth import Role, issue_token
 from pantau.stack import Stack, StackSettings
-from pantau.supervisor import Supervisor, local_token_secret
+from pantau.supervisor import SERVICES, Supervisor, local_token_secret
 
 RULE = "bench-flood"
 
@@ -82,36 +83,65 @@ def _config(sensors: int) -> str:
     )
 
 
-def bench_sensors(
-    rate_per_s: float = 5000.0, duration_s: float = 30.0, sensors: int = 500, trigger_every: int = 200
-) -> BenchReport:
+@dataclass(frozen=True)
+class BenchInstance:
+    """Services started for one benchmark run, apart from anything else on the stack."""
+
+    stack: Stack
+    supervisor: Supervisor
+    prefix: str  # topic prefix
+    schema: str  # database schema
+
+
+@contextmanager
+def bench_instance(
+    name: str, config_text: str, services: tuple[str, ...] = SERVICES, env: dict[str, str] | None = None
+) -> Iterator[BenchInstance]:
+    """Start ``services`` on the local stack with their own topic prefix, schema and config; stop them
+    and drop what they wrote afterwards, so a running demo is untouched."""
     stack = Stack(StackSettings())
     tag = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{tag}.", f"bench_{tag}"
-    home = stack.settings.home
-    config = home / "bench" / f"config-{tag}.yaml"
+    config = stack.settings.home / "bench" / f"{name}-{tag}.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(_config(sensors))
-    console_port = 8100
+    config.write_text(config_text)
     supervisor = Supervisor(
         stack,
-        instance="bench",
+        instance=name,
         extra_env={
             "PANTAU_TOPIC_PREFIX": prefix,
             "PANTAU_DB_SCHEMA": schema,
-            "PANTAU_CONSOLE_PORT": str(console_port),
-            "PANTAU_INGEST_PORT": "8101",
             "PANTAU_LOG_LEVEL": "WARNING",
+            **(env or {}),
         },
     )
-    supervisor.up(config)
     try:
-        return _drive(stack, supervisor, prefix, schema, console_port, rate_per_s, duration_s, sensors, trigger_every)
+        supervisor.up(config, services=services)
+        yield BenchInstance(stack, supervisor, prefix, schema)
     finally:
         supervisor.stop_services()
         with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        Path(config).unlink(missing_ok=True)
+        config.unlink(missing_ok=True)
+
+
+def bench_sensors(
+    rate_per_s: float = 5000.0, duration_s: float = 30.0, sensors: int = 500, trigger_every: int = 200
+) -> BenchReport:
+    console_port = 8100
+    env = {"PANTAU_CONSOLE_PORT": str(console_port), "PANTAU_INGEST_PORT": "8101"}
+    with bench_instance("bench", _config(sensors), env=env) as run:
+        return _drive(
+            run.stack,
+            run.supervisor,
+            run.prefix,
+            run.schema,
+            console_port,
+            rate_per_s,
+            duration_s,
+            sensors,
+            trigger_every,
+        )
 
 
 def _drive(
