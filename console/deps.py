@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from psycopg_pool import ConnectionPool
 
 from console.feed import AlertFeed
+from console.store import ConsoleStore
 
 
 def get_feed(request: Request) -> AlertFeed:
@@ -24,3 +25,11 @@ def get_pool(request: Request) -> ConnectionPool:
 
 
 Pool = Annotated[ConnectionPool, Depends(get_pool)]
+
+
+def get_store(request: Request) -> ConsoleStore:
+    store: ConsoleStore = request.app.state.store
+    return store
+
+
+Store = Annotated[ConsoleStore, Depends(get_store)]

@@ -1,9 +1,16 @@
-"""Bearer tokens: HMAC-signed JWTs carrying the user (``sub``) and one role."""
+"""Bearer tokens: HMAC-signed JWTs carrying the user (``sub``), one role, and the kind of holder.
+
+``kind`` is ``machine`` for service and ingest tokens (``pantau token``), valid on their signature
+alone, or ``user`` for a person's token (``pantau users token``, or minted by the console to act for
+a signed-in person), which services that know the users table also check against the account, so a
+disabled person's tokens stop working.
+"""
 
 from __future__ import annotations
 
 import time
 from enum import StrEnum
+from typing import Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict
@@ -31,14 +38,28 @@ class Principal(BaseModel):
 
     user: str
     role: Role
+    kind: Literal["machine", "user", "session"] = "machine"
 
 
-def issue_token(secret: str, role: Role, user: str | None = None, ttl_s: int = 12 * 3600) -> str:
+def issue_token(
+    secret: str,
+    role: Role,
+    user: str | None = None,
+    ttl_s: int = 12 * 3600,
+    kind: Literal["machine", "user"] = "machine",
+) -> str:
     """A signed token for ``user`` (default: the role's name) valid for ``ttl_s`` seconds."""
     if ttl_s <= 0:
         raise AuthError("ttl must be a positive number of seconds")
     now = int(time.time())
-    claims = {"sub": user or role.value, "role": role.value, "iss": _ISSUER, "iat": now, "exp": now + ttl_s}
+    claims = {
+        "sub": user or role.value,
+        "role": role.value,
+        "kind": kind,
+        "iss": _ISSUER,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
@@ -53,6 +74,7 @@ def verify_token(secret: str, token: str) -> Principal:
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
     try:
-        return Principal(user=str(claims["sub"]), role=Role(claims["role"]))
+        kind = "user" if claims.get("kind") == "user" else "machine"
+        return Principal(user=str(claims["sub"]), role=Role(claims["role"]), kind=kind)
     except ValueError as exc:
         raise AuthError(f"invalid token: unknown role {claims.get('role')!r}") from exc

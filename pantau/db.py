@@ -11,6 +11,7 @@ import logging
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from pantau.exceptions import DatabaseError
 from pantau.settings import CommonSettings
@@ -60,3 +61,22 @@ def require_timescaledb(conn: psycopg.Connection) -> str:
             ) from exc
         license_name = timescaledb_license(conn) or "apache"
     return license_name
+
+
+def make_pool(settings: CommonSettings, max_size: int, application_name: str) -> ConnectionPool:
+    """A pool whose connections use the configured schema; opened lazily (``pool.open(wait=False)``),
+    so a service starts, and serves what needs no database, while the database is away."""
+
+    def configure(conn: psycopg.Connection) -> None:
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(settings.db_schema)))
+        conn.commit()
+
+    return ConnectionPool(
+        settings.database_url,
+        min_size=0,
+        max_size=max_size,
+        kwargs={"application_name": application_name, "connect_timeout": 5},
+        configure=configure,
+        timeout=5.0,
+        open=False,
+    )

@@ -18,5 +18,6 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(feed: Feed) -> JSONResponse:
     ready = feed.ready.is_set()
-    body = {"ready": ready, "alerts": len(feed.alerts), "feed_error": feed.error}
+    # Anyone may ask (load balancers do): the answer says whether the console serves, nothing more.
+    body = {"ready": ready, "feed": "ok" if feed.error is None else "reconnecting"}
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack needs, only those missing: Java 17 and Maven (the
-# Kafka broker), PostgreSQL 15 with its server headers, cmake and gcc (the TimescaleDB build).
+# Kafka broker), PostgreSQL 15 with its server headers, cmake and gcc (the TimescaleDB build), and
+# Chromium (the browser tests).
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
@@ -11,6 +12,8 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v gcc >/dev/null || need+=(gcc)
 command -v runuser >/dev/null || need+=(util-linux)
 dpkg -s xz-utils >/dev/null 2>&1 || need+=(xz-utils)
+# The browser tests drive Debian's Chromium with Playwright (a browser download would fail offline).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system: missing ${need[*]}; run as root or install them with apt-get" >&2
