@@ -19,6 +19,11 @@ Everything here is data an operator edits, not code::
         groups: [{id: rescue-klojen, name: Rescue team Klojen}]
         responders: [{id: budi, name: Budi, groups: [rescue-klojen], channels: [rescue-hook]}]
         routes: [{match: {}, tiers: [{groups: [rescue-klojen], ack_deadline_s: 120}]}]
+      sop:                                # checklists per alert type; required steps gate resolve
+        water_level_high:
+          - {id: call-river-post, text: {en: Call the river post, id: Hubungi pos pantau sungai}}
+          - {id: notify-district, text: {en: Notify the district head, id: Kabari camat}, required: false}
+      manual_types: [citizen_report, fire, flood, accident, crime, medical, other]
       correlations:
         - name: flood-risk
           when: [{types: [water_level]}, {types: [crowd]}]
@@ -29,6 +34,7 @@ Everything here is data an operator edits, not code::
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +62,26 @@ class TypePolicy(BaseModel):
 
     severity: Severity | None = Field(None, description="base severity: the more severe of this and the incident's")
     name: str | None = Field(None, description="human name, for explanations and CAP")
+
+
+class SopStep(BaseModel):
+    """One step of a standard operating procedure: ``{id: call-river-post, text: {en: ..., id: ...}}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    text: dict[str, str] = Field(description="the step in each language (en, id)")
+    required: bool = Field(True, description="resolving the alert needs this step done (an admin may override)")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: dict[str, str]) -> dict[str, str]:
+        if "en" not in value and "id" not in value:
+            raise ValueError("a step needs its text in en or id")
+        return value
+
+
+DEFAULT_MANUAL_TYPES = ["citizen_report", "fire", "flood", "accident", "crime", "medical", "other"]
 
 
 class FlappingConfig(BaseModel):
@@ -91,7 +117,7 @@ class AlertMatch(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     types: list[str] = Field(default_factory=list)
-    source_kinds: list[Literal["sensor", "camera"]] = Field(default_factory=list)
+    source_kinds: list[Literal["sensor", "camera", "manual"]] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     zones: list[str] = Field(default_factory=list)
     max_priority: int = Field(4, ge=1, le=4, description="only alerts of this priority or more urgent")
@@ -148,6 +174,12 @@ class AlertingConfig(BaseModel):
     )
     channels: list[ChannelConfig] = Field(default_factory=list, description="how responders are reached")
     routing: RoutingConfig = Field(default_factory=RoutingConfig, description="who is notified, and escalation")
+    sop: dict[str, list[SopStep]] = Field(
+        default_factory=dict, description="alert type -> the checklist operators follow (standard operating procedure)"
+    )
+    manual_types: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MANUAL_TYPES), min_length=1, description="types of alerts raised by hand"
+    )
 
     @field_validator("identity")
     @classmethod
@@ -156,6 +188,24 @@ class AlertingConfig(BaseModel):
             raise ValueError("identity must include type (different kinds of trouble are different alerts)")
         if len(set(value)) != len(value):
             raise ValueError("identity lists a field twice")
+        return value
+
+    @field_validator("sop")
+    @classmethod
+    def _sop(cls, value: dict[str, list[SopStep]]) -> dict[str, list[SopStep]]:
+        for alert_type, steps in value.items():
+            ids = [step.id for step in steps]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"sop of {alert_type}: step ids used twice: {', '.join(twice)}")
+        return value
+
+    @field_validator("manual_types")
+    @classmethod
+    def _manual_types(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", t)]
+        if bad:
+            raise ValueError(f"manual_types must be lower_snake_case type names, not {', '.join(bad)}")
         return value
 
     @model_validator(mode="after")

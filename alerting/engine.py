@@ -26,6 +26,7 @@ from alerting import queries
 from alerting.book import AlertBook
 from alerting.dispatch import Delivery, Dispatcher
 from alerting.lifecycle import Action, AlertNotFound, apply_command
+from alerting.manual import ManualAlertBody, manual_incident
 from alerting.notify import NewDelivery, Notifier, Outcome, RoutingState
 from alerting.schemas import Alert
 from alerting.silences import Silence, SilenceCreate
@@ -51,6 +52,7 @@ class AlertEngine:
         clock: Callable[[], datetime],
         notifier: Notifier | None = None,
         dispatcher: Dispatcher | None = None,
+        incidents_topic: str | None = None,
     ) -> None:
         self.conn = conn
         self.book = book
@@ -59,6 +61,7 @@ class AlertEngine:
         self.clock = clock
         self.notifier = notifier
         self.dispatcher = dispatcher
+        self.incidents_topic = incidents_topic
         self.lock = threading.RLock()
         self._unconfirmed: dict[str, int] = {}  # alert id -> newest version sent, not yet confirmed
         self._to_submit: list[Delivery] = []  # deliveries written in the open transaction
@@ -279,8 +282,40 @@ class AlertEngine:
             self.dispatcher.submit(deliveries)
 
     # -- commands ----------------------------------------------------------------------------------
+    def raise_manual(self, body: ManualAlertBody, actor: str) -> Alert:
+        """An alert raised by hand. Its incident goes to the incidents topic first (so it is archived
+        and, should this process die now, applied by the consumer later), then straight to the book."""
+        incident = manual_incident(body, actor, self.clock(), self.book.config.manual_types)
+        if self.incidents_topic is None:
+            raise KafkaError("this engine has no incidents topic to record manual reports in")
+        try:
+            self.producer.send(self.incidents_topic, key=incident.key(), value=dumps(incident)).get(timeout=30)
+        except Exception as exc:  # kafka-python raises several unrelated types here
+            raise KafkaError(f"recording the manual report failed: {exc}") from exc
+        changed = self.apply_incidents([incident])
+        self.make_durable()
+        for alert in changed:
+            if alert.last_incident_id == incident.id:
+                return alert
+        return self.alert_of_incident(incident.id)
+
+    def alert_of_incident(self, incident_id: str) -> Alert:
+        with self.lock:
+            row = self.conn.execute(queries.ALERT_OF_INCIDENT, (incident_id,)).fetchone()
+            self.conn.commit()
+        if row is None:
+            raise AlertNotFound(f"no alert for incident {incident_id!r}")
+        return Alert.model_validate(row[0])
+
     def command(
-        self, alert_id: str, action: Action, body: BaseModel, actor: str, *, responder_only: bool = False
+        self,
+        alert_id: str,
+        action: Action,
+        body: BaseModel,
+        actor: str,
+        *,
+        responder_only: bool = False,
+        supervisor: bool = False,
     ) -> Alert:
         """Apply an operator's or responder's command and publish the result before returning it."""
         with self.lock:
@@ -291,7 +326,14 @@ class AlertEngine:
                         raise AlertNotFound(f"no alert {alert_id!r}")
                     current = Alert.model_validate(row[0])
                     updated, detail = apply_command(
-                        current, action, body, actor, self.clock(), responder_only=responder_only
+                        current,
+                        action,
+                        body,
+                        actor,
+                        self.clock(),
+                        responder_only=responder_only,
+                        sop=self.book.config.sop.get(current.type, ()),
+                        supervisor=supervisor,
                     )
                     self._write(cur, [(updated, actor, detail)])
                 self._commit()

@@ -10,24 +10,28 @@
 ``ack`` needs ``new``; ``assign`` works on any open alert (assigning a new alert acknowledges it
 too; assigning again hands it over); ``resolve`` needs an open alert; ``close`` needs a reason
 (``handled``, ``false_alarm``, ``duplicate``, ``test``) and works on anything not closed yet;
-``note`` works on anything. Responders ``report`` their status on an open alert they were
-assigned or notified about. Every command but ``note`` and ``report`` carries the ``version`` the
-client saw: if the alert changed since, the command is refused (409) rather than applied to a
-state its author never saw.
+``note`` works on anything; ``sop`` checks or unchecks one step of the alert type's standard
+operating procedure, and ``resolve`` (or ``close`` as ``handled`` of an unresolved alert) needs
+every required step checked, unless a supervisor (admin) overrides with a reason. Responders
+``report`` their status on an open alert they were assigned or notified about. Every command but
+``note`` and ``report`` carries the ``version`` the client saw: if the alert changed since, the
+command is refused (409) rather than applied to a state its author never saw.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerting.config import SopStep
 from alerting.exceptions import AlertingError
 from alerting.schemas import Alert, AlertStatus, CloseReason
 
-Action = Literal["ack", "assign", "resolve", "close", "note", "report"]
-ACTIONS: tuple[Action, ...] = ("ack", "assign", "resolve", "close", "note", "report")
+Action = Literal["ack", "assign", "resolve", "close", "note", "report", "sop"]
+ACTIONS: tuple[Action, ...] = ("ack", "assign", "resolve", "close", "note", "report", "sop")
 
 
 class CommandError(AlertingError):
@@ -71,13 +75,19 @@ class AssignBody(_Body):
     assignee: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
 
-class ResolveBody(_Body):
+class _OverridableBody(_Body):
+    override_reason: str | None = Field(
+        None, min_length=3, max_length=2000, description="a supervisor resolving with SOP steps still open: why"
+    )
+
+
+class ResolveBody(_OverridableBody):
     """``POST /api/v1/alerts/{id}/resolve``."""
 
     version: int = Field(ge=1)
 
 
-class CloseBody(_Body):
+class CloseBody(_OverridableBody):
     """``POST /api/v1/alerts/{id}/close``: the reason code is required."""
 
     version: int = Field(ge=1)
@@ -103,7 +113,17 @@ class ReportBody(BaseModel):
     version: int | None = Field(None, ge=1)
 
 
-CommandBody = AckBody | AssignBody | ResolveBody | CloseBody | NoteBody | ReportBody
+class SopBody(BaseModel):
+    """``POST /api/v1/alerts/{id}/sop``: check (or uncheck) one step of the alert's procedure."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: str = Field(min_length=1, max_length=64)
+    done: bool = True
+    version: int | None = Field(None, ge=1)
+
+
+CommandBody = AckBody | AssignBody | ResolveBody | CloseBody | NoteBody | ReportBody | SopBody
 BODIES: dict[Action, type[BaseModel]] = {
     "ack": AckBody,
     "assign": AssignBody,
@@ -111,15 +131,42 @@ BODIES: dict[Action, type[BaseModel]] = {
     "close": CloseBody,
     "note": NoteBody,
     "report": ReportBody,
+    "sop": SopBody,
 }
 
 
+def _check_sop(alert: Alert, body: BaseModel, sop: Sequence[SopStep], supervisor: bool, detail: dict[str, Any]) -> None:
+    """Resolving needs the required steps done; a supervisor may override, with a reason."""
+    missing = [step.id for step in sop if step.required and step.id not in alert.sop_done]
+    if not missing:
+        return
+    override = getattr(body, "override_reason", None)
+    if override and supervisor:
+        detail["sop_override"] = {"reason": override, "steps_open": missing}
+        return
+    if override:
+        raise NotAllowed("only a supervisor (admin) may resolve with procedure steps still open")
+    raise IllegalTransition(
+        f"alert {alert.id}: procedure steps still open: {', '.join(missing)}; check them first "
+        "(or a supervisor resolves with override_reason)"
+    )
+
+
 def apply_command(
-    alert: Alert, action: Action, body: BaseModel, actor: str, now: datetime, *, responder_only: bool = False
+    alert: Alert,
+    action: Action,
+    body: BaseModel,
+    actor: str,
+    now: datetime,
+    *,
+    responder_only: bool = False,
+    sop: Sequence[SopStep] = (),
+    supervisor: bool = False,
 ) -> tuple[Alert, dict[str, Any]]:
     """The alert after the command, and the audit detail (who did what, from which state, why).
 
     ``responder_only``: the actor is a responder, who may only ``report`` and add notes.
+    ``sop``: the procedure of the alert's type; ``supervisor``: the actor may override it.
     """
     version = getattr(body, "version", None)
     if version is not None and version != alert.version:
@@ -155,11 +202,14 @@ def apply_command(
     elif action == "resolve":
         if not alert.is_open:
             raise IllegalTransition(f"alert {alert.id} is {alert.status.value}; only an open alert can be resolved")
+        _check_sop(alert, body, sop, supervisor, detail)
         update, change = {"status": AlertStatus.resolved, "resolved_at": now}, "resolved"
     elif action == "close":
         assert isinstance(body, CloseBody)
         if alert.status is AlertStatus.closed:
             raise IllegalTransition(f"alert {alert.id} is already closed ({alert.close_reason})")
+        if body.close_reason == "handled" and alert.resolved_at is None:
+            _check_sop(alert, body, sop, supervisor, detail)
         update = {"status": AlertStatus.closed, "closed_at": now, "close_reason": body.close_reason}
         if alert.resolved_at is None:
             update["resolved_at"] = now
@@ -169,6 +219,21 @@ def apply_command(
         assert isinstance(body, NoteBody)
         update, change = {"notes": alert.notes + 1}, "noted"
         detail["text"] = body.text
+    elif action == "sop":
+        assert isinstance(body, SopBody)
+        if not alert.is_open:
+            raise IllegalTransition(f"alert {alert.id} is {alert.status.value}; procedure steps need an open alert")
+        known = {step.id: step for step in sop}
+        if body.step not in known:
+            valid = ", ".join(known) or "none: this alert type has no procedure"
+            raise CommandError(f"alert {alert.id} ({alert.type}) has no procedure step {body.step!r}; steps: {valid}")
+        done = dict(alert.sop_done)
+        if body.done:
+            done[body.step] = actor
+        else:
+            done.pop(body.step, None)
+        update, change = {"sop_done": done}, "sop"
+        detail |= {"step": body.step, "done": body.done}
     else:
         assert isinstance(body, ReportBody)
         if not alert.is_open:

@@ -150,6 +150,7 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
 )
 
 SEEN_INCIDENTS = "SELECT incident_id FROM alert_incidents WHERE incident_id = ANY(%s)"
+ALERT_OF_INCIDENT = "SELECT a.doc FROM alert_incidents i JOIN alerts a ON a.id = i.alert_id WHERE i.incident_id = %s"
 LINK_INCIDENT = "INSERT INTO alert_incidents (incident_id, alert_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
 OPEN_ALERTS = "SELECT doc FROM alerts WHERE status IN ('new', 'acknowledged', 'assigned')"
 UPSERT_ALERT = """

@@ -58,6 +58,7 @@ ChangeKind = Literal[
     "unsuppressed",
     "escalated",
     "correlated",
+    "sop",
 ]
 CloseReason = Literal["handled", "false_alarm", "duplicate", "test"]
 ResponderStatus = Literal["notified", "en_route", "on_scene", "done", "stood_down"]
@@ -76,7 +77,7 @@ class Alert(BaseModel):
     severity: Severity
     type: str
     source: str
-    source_kind: Literal["sensor", "camera", "correlation"]
+    source_kind: Literal["sensor", "camera", "manual", "correlation"]
     zone: str | None = None
     title: str
     location: Location | None = None
@@ -99,6 +100,9 @@ class Alert(BaseModel):
     closed_at: AwareDatetime | None = None
     close_reason: CloseReason | None = None
     notes: int = Field(0, ge=0, description="how many notes operators added (texts are in the audit)")
+    sop_done: dict[str, str] = Field(
+        default_factory=dict, description="standard operating procedure steps checked: step id -> who checked it"
+    )
     # Why it is (not) being pushed to anyone.
     suppressed: bool = Field(False, description="matched by a silence or inhibited: stored and shown, not pushed")
     suppressed_by: list[str] = Field(default_factory=list, description="silence ids and inhibiting alert ids")

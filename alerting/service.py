@@ -93,7 +93,16 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
         utcnow,
         threads=settings.dispatch_threads,
     )
-    engine = AlertEngine(conn, book, producer, settings.topic(TOPIC_ALERTS), utcnow, notifier, dispatcher)
+    engine = AlertEngine(
+        conn,
+        book,
+        producer,
+        settings.topic(TOPIC_ALERTS),
+        utcnow,
+        notifier,
+        dispatcher,
+        incidents_topic=settings.topic(TOPIC_INCIDENTS),
+    )
     dispatcher.on_gone = lambda endpoint: engine.unsubscribe(endpoint)
     engine.apply_schema()
     engine.reload()

@@ -63,7 +63,9 @@ class Incident(BaseModel):
     id: str = Field(min_length=1, max_length=64)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. water_level_high, intrusion")
     source: str = Field(min_length=1, max_length=128, description="camera or sensor id")
-    source_kind: Literal["sensor", "camera"]
+    source_kind: Literal["sensor", "camera", "manual"] = Field(
+        description="manual: raised by an operator from a phone call or a citizen's report"
+    )
     rule: str = Field(min_length=1, max_length=128, description="name of the rule or detector that fired")
     phase: Phase = Phase.raised
     ts: AwareDatetime = Field(description="when the condition was observed (reading or frame time)")

@@ -7,15 +7,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from alerting.config import SopStep
 from alerting.lifecycle import (
     AckBody,
     AssignBody,
     CloseBody,
+    CommandError,
     IllegalTransition,
     NotAllowed,
     NoteBody,
     ReportBody,
     ResolveBody,
+    SopBody,
     VersionConflict,
     apply_command,
 )
@@ -122,3 +125,54 @@ def test_bodies_refuse_bad_input() -> None:
         NoteBody.model_validate({"text": ""})
     with pytest.raises(ValidationError):
         AckBody.model_validate({"version": 1, "extra": True})
+
+
+FLOOD_SOP = [
+    SopStep(id="call-river-post", text={"en": "Call the river post", "id": "Hubungi pos sungai"}),
+    SopStep(id="dispatch-rescue", text={"en": "Dispatch the rescue team"}),
+    SopStep(id="notify-district", text={"en": "Notify the district head"}, required=False),
+]
+
+
+def test_resolving_needs_the_required_procedure_steps(new_alert: Alert) -> None:
+    with pytest.raises(IllegalTransition, match="call-river-post, dispatch-rescue"):
+        apply_command(new_alert, "resolve", ResolveBody(version=1), "ani", T0, sop=FLOOD_SOP)
+    alert = new_alert
+    for step in ("call-river-post", "dispatch-rescue"):
+        alert, detail = apply_command(alert, "sop", SopBody(step=step), "ani", T0, sop=FLOOD_SOP)
+        assert detail == {"action": "sop", "from_status": "new", "to_status": "new", "step": step, "done": True}
+    assert alert.sop_done == {"call-river-post": "ani", "dispatch-rescue": "ani"}
+    assert alert.change == "sop" and alert.version == 3
+    # Unchecking takes a step back out; the optional step never gates.
+    unchecked, _ = apply_command(alert, "sop", SopBody(step="dispatch-rescue", done=False), "budi", T0, sop=FLOOD_SOP)
+    assert unchecked.sop_done == {"call-river-post": "ani"}
+    resolved, _ = apply_command(alert, "resolve", ResolveBody(version=3), "ani", T0, sop=FLOOD_SOP)
+    assert resolved.status is AlertStatus.resolved
+    # Closing as handled is resolving too; closing as a false alarm needs no procedure.
+    with pytest.raises(IllegalTransition, match="procedure steps still open"):
+        apply_command(new_alert, "close", CloseBody(version=1, close_reason="handled"), "ani", T0, sop=FLOOD_SOP)
+    closed, _ = apply_command(
+        new_alert, "close", CloseBody(version=1, close_reason="false_alarm"), "ani", T0, sop=FLOOD_SOP
+    )
+    assert closed.status is AlertStatus.closed
+
+
+def test_only_a_supervisor_overrides_the_procedure_and_the_override_is_audited(new_alert: Alert) -> None:
+    body = ResolveBody(version=1, override_reason="river post unreachable, team already on site")
+    with pytest.raises(NotAllowed, match="supervisor"):
+        apply_command(new_alert, "resolve", body, "ani", T0, sop=FLOOD_SOP)
+    resolved, detail = apply_command(new_alert, "resolve", body, "sari", T0, sop=FLOOD_SOP, supervisor=True)
+    assert resolved.status is AlertStatus.resolved
+    assert detail["sop_override"] == {
+        "reason": "river post unreachable, team already on site",
+        "steps_open": ["call-river-post", "dispatch-rescue"],
+    }
+
+
+def test_procedure_steps_must_exist_and_responders_cannot_check_them(new_alert: Alert) -> None:
+    with pytest.raises(CommandError, match="no procedure step 'sing'; steps: call-river-post"):
+        apply_command(new_alert, "sop", SopBody(step="sing"), "ani", T0, sop=FLOOD_SOP)
+    with pytest.raises(CommandError, match="has no procedure"):
+        apply_command(new_alert, "sop", SopBody(step="call-river-post"), "ani", T0)
+    with pytest.raises(NotAllowed):
+        apply_command(new_alert, "sop", SopBody(step="call-river-post"), "budi", T0, responder_only=True, sop=FLOOD_SOP)

@@ -1,7 +1,9 @@
-"""``POST /api/v1/alerts/{id}/ack | assign | resolve | close | note | report`` and the alert's audit.
+"""``POST /api/v1/alerts`` (raise by hand), ``POST /api/v1/alerts/{id}/ack | assign | resolve | close |
+note | report | sop`` and the alert's audit.
 
 The acting user is the bearer token's subject. Operators and admins run the lifecycle; responders
-report their status (``report``) and add notes. Every answer is the alert's new state; a stale
+report their status (``report``) and add notes. Admins are the supervisors who may resolve with
+procedure steps still open (``override_reason``). Every answer is the alert's new state; a stale
 ``version`` is a 409 that says what changed.
 """
 
@@ -15,15 +17,19 @@ from pydantic import ValidationError
 from alerting.api.deps import Engine
 from alerting.api.models import AuditEntry
 from alerting.lifecycle import BODIES, Action, CommandError
+from alerting.manual import ManualAlertBody
 from alerting.schemas import Alert
 from pantau.auth import Principal, Role
 from pantau.config import format_validation_error
+from pantau.exceptions import KafkaError
 from pantau.webauth import require_roles
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["commands"])
 AlertId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Actor = Annotated[Principal, Depends(require_roles(Role.operator, Role.admin, Role.responder))]
 Reader = Annotated[Principal, Depends(require_roles(Role.operator, Role.admin, Role.planner))]
+Raiser = Annotated[Principal, Depends(require_roles(Role.operator, Role.admin))]
+Payload = Annotated[dict[str, Any], Body(description="the fields the command needs (see alerting.lifecycle)")]
 
 
 def _run(engine: Engine, alert_id: str, action: Action, raw: dict[str, Any], principal: Principal) -> Alert:
@@ -32,12 +38,32 @@ def _run(engine: Engine, alert_id: str, action: Action, raw: dict[str, Any], pri
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, format_validation_error(exc)) from exc
     try:
-        return engine.command(alert_id, action, body, principal.user, responder_only=principal.role is Role.responder)
+        return engine.command(
+            alert_id,
+            action,
+            body,
+            principal.user,
+            responder_only=principal.role is Role.responder,
+            supervisor=principal.role is Role.admin,
+        )
     except CommandError as exc:
         raise HTTPException(exc.status_code, str(exc)) from exc
 
 
-Payload = Annotated[dict[str, Any], Body(description="the fields the command needs (see alerting.lifecycle)")]
+@router.post("", response_model=Alert, status_code=status.HTTP_201_CREATED)
+def raise_manual(payload: Payload, engine: Engine, principal: Raiser) -> Alert:
+    """Raise an alert by hand: ``{"type", "severity", "title", "description", "lat", "lon", "district",
+    "photo_jpeg_b64"}``."""
+    try:
+        body = ManualAlertBody.model_validate(payload)
+    except ValidationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, format_validation_error(exc)) from exc
+    try:
+        return engine.raise_manual(body, principal.user)
+    except CommandError as exc:
+        raise HTTPException(exc.status_code, str(exc)) from exc
+    except KafkaError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from exc
 
 
 @router.post("/{alert_id}/ack", response_model=Alert)
@@ -74,6 +100,12 @@ def note(alert_id: AlertId, payload: Payload, engine: Engine, principal: Actor) 
 def report(alert_id: AlertId, payload: Payload, engine: Engine, principal: Actor) -> Alert:
     """A responder's status on the alert: ``{"status": "en_route|on_scene|done", "note": "..."}``."""
     return _run(engine, alert_id, "report", payload, principal)
+
+
+@router.post("/{alert_id}/sop", response_model=Alert)
+def sop(alert_id: AlertId, payload: Payload, engine: Engine, principal: Actor) -> Alert:
+    """Check or uncheck a procedure step: ``{"step": "call-river-post", "done": true}``."""
+    return _run(engine, alert_id, "sop", payload, principal)
 
 
 @router.get("/{alert_id}/audit", response_model=list[AuditEntry])
