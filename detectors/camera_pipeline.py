@@ -64,13 +64,10 @@ class CameraPipeline:
         self.motion = MotionDetector(motion)
         self.tracker = Tracker(tracking)
         self.rules: list[ZoneRule[Any]] = build_zone_rules(camera)
-        # Only cameras with an abandoned_object rule pay for the static-object models.
-        self.static_objects = (
-            StaticObjectDetector(STATIC_CONFIG) if any(rule.name == "abandoned_object" for rule in self.rules) else None
-        )
+        self.static_objects: StaticObjectDetector | None = None
         self._still: list[StaticObject] = []
-        # Crowd estimates need each object's moving area, measured on the motion mask.
-        self._measure_areas = any(rule.name == "crowd" for rule in self.rules)
+        self._measure_areas = False
+        self._rules_changed()
         self.last_ts: datetime | None = None
         self.frames = 0
         self._mask: npt.NDArray[np.uint8] | None = None
@@ -80,6 +77,53 @@ class CameraPipeline:
         self.persons = PersonVerifier(camera.person_check) if camera.person_check is not None else None
         self.tamper_kind: TamperKind | None = None
         self._tamper_since: datetime | None = None
+
+    def _rules_changed(self) -> None:
+        # Only cameras with an abandoned_object rule pay for the static-object models.
+        if not any(rule.name == "abandoned_object" for rule in self.rules):
+            self.static_objects, self._still = None, []
+        elif self.static_objects is None:
+            self.static_objects = StaticObjectDetector(STATIC_CONFIG)
+        # Crowd estimates need each object's moving area, measured on the motion mask.
+        self._measure_areas = any(rule.name == "crowd" for rule in self.rules)
+
+    def reconfigure(self, camera: DetectorCameraConfig, tz: ZoneInfo | None = None) -> list[str]:
+        """Take a new config of the same camera (a hot reload); returns what changed, for the log.
+
+        Only the zone layer is rebuilt: the background model, the tracks, the tamper reference and
+        the last frame's time stay, so a reload neither restarts the warm-up nor lets a tamper
+        episode go unfinished. A rule whose zone and parameters are unchanged keeps its episodes
+        (someone already reported in an unchanged zone is not reported again); new or changed rules
+        start afresh, so someone already standing in a zone that was just drawn around them is
+        reported at once.
+        """
+        if camera.id != self.camera.id:
+            raise ValueError(f"pipeline of camera {self.camera.id} cannot take the config of {camera.id}")
+        old, changed = self.camera, []
+        self.camera = camera
+        if tz is not None:
+            self.tz = tz
+        if camera.zones != old.zones:
+            changed.append("zones")
+            kept = list(self.rules)
+            rules: list[ZoneRule[Any]] = []
+            for fresh in build_zone_rules(camera):
+                same = next(
+                    (r for r in kept if r.name == fresh.name and r.zone == fresh.zone and r.params == fresh.params),
+                    None,
+                )
+                if same is not None:
+                    kept.remove(same)
+                rules.append(same or fresh)
+            self.rules = rules
+            self._rules_changed()
+        if camera.masks != old.masks:
+            changed.append("masks")
+            self._mask, self._mask_shape = None, ()  # redrawn on the next frame
+        if camera.person_check != old.person_check:
+            changed.append("person_check")
+            self.persons = PersonVerifier(camera.person_check) if camera.person_check is not None else None
+        return changed
 
     def _mask_for(self, gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
         if not self.camera.masks:
