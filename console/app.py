@@ -7,15 +7,50 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import RequestResponseEndpoint
 
 from alerting.schemas import ALERTS_TOPIC
+from console.camera_status import CameraStatusWatch
+from console.configview import ConfigView
 from console.db import make_pool
 from console.feed import AlertFeed
-from console.routers import alerts, evidence, health, pages, ws
+from console.ratelimit import LoginLimiter
+from console.routers import (
+    alerts,
+    audit,
+    cases,
+    commands,
+    devices,
+    evidence,
+    handovers,
+    health,
+    pages,
+    session,
+    uiconfig,
+    ws,
+    zones,
+)
 from console.settings import Settings
+from console.store import ConsoleStore
+from ingest.cameras.schemas import CAMERA_STATUS_TOPIC
 from pantau.kafka import ensure_topics
 from pantau.topics import DLQ_TOPIC
+from pantau.webauth import Authenticator
+
+# The page's own scripts and styles only: no inline script, no other origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+        "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +58,19 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(ensure_topics, settings, [ALERTS_TOPIC, DLQ_TOPIC])
+        await asyncio.to_thread(ensure_topics, settings, [ALERTS_TOPIC, DLQ_TOPIC, CAMERA_STATUS_TOPIC])
         feed = AlertFeed(settings)
         app.state.feed = feed
         pool = make_pool(settings)
         pool.open(wait=False)
         app.state.pool = pool
+        app.state.store = ConsoleStore(pool)
+        app.state.audit = app.state.store.audit_principal  # zone edits and other actions record who did them
+        app.state.authenticator = Authenticator(app.state.token_secret, pool, sessions=True)
+        app.state.alerting_client = httpx.Client(base_url=settings.alerting_url)
+        camera_status = CameraStatusWatch(settings)
+        app.state.camera_status = camera_status
+        camera_status.start()
         feed.start(asyncio.get_running_loop())
         if settings.ready_file is not None:
             ready = await asyncio.to_thread(feed.wait_ready, 60.0)
@@ -39,16 +81,44 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(feed.close)
+            await asyncio.to_thread(camera_status.close)
+            app.state.alerting_client.close()
             await asyncio.to_thread(pool.close)
 
-    app = FastAPI(title="Pantau console", version="1", lifespan=lifespan)
+    # No public API browser: an anonymous visitor sees the login page and nothing else. The OpenAPI
+    # description is still built in-process (``app.openapi()``) for tests and fuzzing.
+    app = FastAPI(
+        title="Pantau console", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.settings = settings
     app.state.token_secret = settings.require_token_secret()
-    app.include_router(health.router)
-    app.include_router(alerts.router)
-    app.include_router(evidence.router)
-    app.include_router(ws.router)
-    app.include_router(pages.router)
+    app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    app.state.config_view = ConfigView(settings.config)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    for module in (
+        health,
+        session,
+        uiconfig,
+        alerts,
+        commands,
+        evidence,
+        cases,
+        handovers,
+        devices,
+        audit,
+        zones,
+        ws,
+        pages,
+    ):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
 
 

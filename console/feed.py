@@ -6,16 +6,21 @@ once it has caught up with the end offsets seen at start. A change is applied on
 is newer than the one on the board, so repeats after an alerting restart are ignored. The Kafka
 thread hands changes to the event loop, which queues them per client; a client's pending changes of
 the same alert coalesce and go out highest priority first.
+
+Fan-out is the hot path (a change goes to every client): each change's JSON is made once and shared,
+and a message is assembled from those pieces once per distinct batch, not once per client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +39,11 @@ def priority_order(alert: Alert) -> tuple[int, float]:
     return (alert.priority, -alert.last_seen.timestamp())
 
 
+def change_order(change: tuple[int, Alert]) -> tuple[int, float]:
+    """Sort key of a pending change: most urgent first, then the most recently seen."""
+    return priority_order(change[1])
+
+
 @dataclass(frozen=True)
 class ClientFilter:
     """What one client wants to see: districts, types, and how urgent at least (1 is the most)."""
@@ -42,6 +52,11 @@ class ClientFilter:
     types: frozenset[str] = frozenset()
     max_priority: int = 4  # ?min_priority=2 on the wire: P1 and P2 only
     responder: str | None = None  # a responder's feed: only alerts assigned to them or that they report on
+
+    @property
+    def everything(self) -> bool:
+        """True when the filter lets every alert through (the common operator's feed)."""
+        return not (self.districts or self.types or self.responder is not None) and self.max_priority >= 4
 
     def matches(self, alert: Alert) -> bool:
         district = alert.location.district if alert.location is not None else None
@@ -71,11 +86,24 @@ class Subscriber:
     behind: bool = False
     overflowed: bool = False
     dropped: int = 0
+    # Sort key of pending changes; the feed passes one that computes each change's key only once.
+    order: Callable[[tuple[int, Alert]], tuple[int, float]] = field(default=change_order, repr=False)
+    _everything: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._everything = self.filter.everything  # push() runs once per change per client: skip the filter
 
     def push(self, seq: int, alert: Alert) -> None:
-        if seq <= self.sent_seq or not (self.filter.matches(alert) or alert.id in self.pending):
+        self.push_change((seq, alert))
+
+    def push_change(self, change: tuple[int, Alert]) -> None:
+        """Queue ``change`` (seq, alert). The feed hands the same tuple to every client: a tuple per
+        client and change would be a hundred thousand allocations a second, and garbage-collector
+        passes over every live object with them."""
+        seq, alert = change
+        if seq <= self.sent_seq or not (self._everything or self.filter.matches(alert) or alert.id in self.pending):
             return
-        self.pending[alert.id] = (seq, alert)
+        self.pending[alert.id] = change
         if len(self.pending) > self.max_pending:
             self._shed()
         self.wake.set()
@@ -94,7 +122,7 @@ class Subscriber:
             self.overflowed = True  # only P1 changes left and still too many
 
     def take(self) -> list[tuple[int, Alert]]:
-        batch = sorted(self.pending.values(), key=lambda item: priority_order(item[1]))
+        batch = list(self.pending.values()) if len(self.pending) == 1 else sorted(self.pending.values(), key=self.order)
         self.pending.clear()
         self.wake.clear()
         if batch:
@@ -116,6 +144,11 @@ class AlertFeed:
         self.ready = threading.Event()
         self.stop = threading.Event()
         self.error: str | None = None
+        # The JSON text of each alert's current state, made on first use and shared by every client.
+        self._json: dict[str, tuple[int, str]] = {}  # alert id -> (seq, JSON)
+        self._order: dict[str, tuple[int, tuple[int, float]]] = {}  # alert id -> (seq, sort key) of its state
+        # Messages of recent batches: clients woken by the same changes mostly get the same batch.
+        self._messages: dict[tuple[int, ...], str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._dead_letters: DeadLetterSink | None = None
@@ -139,7 +172,7 @@ class AlertFeed:
         """Register a client. Without ``since`` (or when the changes after it are no longer kept) it
         starts from a snapshot of the open alerts it may see; with ``since`` it gets the changes after
         that seq instead. Either way there is no gap and no repeat: ``sent_seq`` marks the seam."""
-        sub = Subscriber(client_filter or ClientFilter(), max_pending)
+        sub = Subscriber(client_filter or ClientFilter(), max_pending, order=self._change_order)
         self.subscribers.add(sub)
         oldest = self.history[0][0] if self.history else self.head_seq + 1
         if since is not None and since >= oldest - 1 and since <= self.head_seq:
@@ -156,6 +189,47 @@ class AlertFeed:
         wanted = client_filter or ClientFilter()
         return sorted((a for a in self.alerts.values() if a.is_open and wanted.matches(a)), key=priority_order)
 
+    # -- the wire format (docs/contracts.md "Websocket"), on the event loop ----------------------
+    def alert_json(self, seq: int, alert: Alert) -> str:
+        """The JSON text of ``alert`` (the change with ``seq``): made once per change, then shared."""
+        cached = self._json.get(alert.id)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        text = alert.model_dump_json()
+        if self.seqs.get(alert.id) == seq:  # the board's current state of that alert: worth keeping
+            self._json[alert.id] = (seq, text)
+        return text
+
+    def _change_order(self, change: tuple[int, Alert]) -> tuple[int, float]:
+        cached = self._order.get(change[1].id)
+        return cached[1] if cached is not None and cached[0] == change[0] else change_order(change)
+
+    def changes_message(self, batch: list[tuple[int, Alert]]) -> str:
+        """``{"type": "alert", "seq", "alert"}`` for one change, ``{"type": "alerts", "seq", "alerts":
+        [{"seq", ...alert}, ...]}`` for several; the same batch yields the same (shared) text."""
+        key = tuple(seq for seq, _ in batch)
+        message = self._messages.get(key)
+        if message is not None:
+            return message
+        if len(batch) == 1:
+            seq, alert = batch[0]
+            message = f'{{"type":"alert","seq":{seq},"alert":{self.alert_json(seq, alert)}}}'
+        else:
+            # Each alert's object with its own seq first: '{"seq":S,' + the alert's JSON after its '{'.
+            items = ",".join(f'{{"seq":{seq},{self.alert_json(seq, alert)[1:]}' for seq, alert in batch)
+            message = f'{{"type":"alerts","seq":{max(key)},"alerts":[{items}]}}'
+        if len(self._messages) >= 256:
+            self._messages.clear()
+        self._messages[key] = message
+        return message
+
+    def snapshot_message(self, sub: Subscriber, reason: str | None = None) -> str:
+        """``{"type": "snapshot", "seq", "alerts": [...]}`` (plus ``reason``): the open alerts ``sub``
+        may see, most urgent first, at its ``sent_seq``."""
+        alerts = ",".join(self.alert_json(self.seqs.get(a.id, -1), a) for a in self.open_alerts(sub.filter))
+        extra = f',"reason":{json.dumps(reason, ensure_ascii=False)}' if reason else ""
+        return f'{{"type":"snapshot","seq":{sub.sent_seq},"alerts":[{alerts}]{extra}}}'
+
     def _apply(self, seq: int, alert: Alert) -> None:
         self.head_seq = max(self.head_seq, seq)
         current = self.alerts.get(alert.id)
@@ -163,9 +237,12 @@ class AlertFeed:
             return
         self.alerts[alert.id] = alert
         self.seqs[alert.id] = seq
-        self.history.append((seq, alert))
+        self._json.pop(alert.id, None)
+        self._order[alert.id] = (seq, priority_order(alert))
+        change = (seq, alert)
+        self.history.append(change)
         for sub in self.subscribers:
-            sub.push(seq, alert)
+            sub.push_change(change)
 
     # -- the Kafka thread ------------------------------------------------------------------
     def _run(self) -> None:

@@ -108,3 +108,97 @@ EVIDENCE_ACCESS_LOG = """
     SELECT at, user_id, role, incident_id, kind, source FROM evidence_access
     WHERE (%(user)s::text IS NULL OR user_id = %(user)s) ORDER BY at DESC LIMIT %(limit)s
 """
+
+# -- the console's own records: audit of people's actions, cases, shift handovers -------------------
+CONSOLE_SCHEMA = (
+    EVIDENCE_ACCESS_SCHEMA,
+    EVIDENCE_ACCESS_INDEX,
+    """
+    CREATE TABLE IF NOT EXISTS console_audit (
+        id        bigserial   PRIMARY KEY,
+        at        timestamptz NOT NULL DEFAULT now(),
+        user_name text        NOT NULL,
+        role      text        NOT NULL,
+        action    text        NOT NULL,
+        detail    jsonb       NOT NULL DEFAULT '{}'
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS console_audit_at ON console_audit (at DESC)",
+    """
+    CREATE TABLE IF NOT EXISTS cases (
+        id         text        PRIMARY KEY,
+        title      text        NOT NULL,
+        created_by text        NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS case_alerts (
+        case_id   text        NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+        alert_id  text        NOT NULL,
+        linked_by text        NOT NULL,
+        linked_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (case_id, alert_id)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS case_alerts_alert ON case_alerts (alert_id)",
+    """
+    CREATE TABLE IF NOT EXISTS handovers (
+        id          text        PRIMARY KEY,
+        author      text        NOT NULL,
+        text        text        NOT NULL,
+        open_alerts integer     NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        signed_by   text,
+        signed_at   timestamptz
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS handovers_at ON handovers (created_at DESC)",
+)
+RECORD_AUDIT = """
+    INSERT INTO console_audit (user_name, role, action, detail) VALUES (%(user)s, %(role)s, %(action)s, %(detail)s)
+"""
+AUDIT_LOG = """
+    SELECT at, user_name, role, action, detail FROM console_audit
+    WHERE (%(user)s::text IS NULL OR user_name = %(user)s) ORDER BY at DESC, id DESC LIMIT %(limit)s
+"""
+INSERT_CASE = "INSERT INTO cases (id, title, created_by) VALUES (%(id)s, %(title)s, %(user)s)"
+LINK_CASE_ALERT = """
+    INSERT INTO case_alerts (case_id, alert_id, linked_by) VALUES (%(case)s, %(alert)s, %(user)s)
+    ON CONFLICT DO NOTHING
+"""
+CASES = """
+    SELECT c.id, c.title, c.created_by, c.created_at,
+           coalesce(array_agg(a.alert_id ORDER BY a.linked_at, a.alert_id)
+                    FILTER (WHERE a.alert_id IS NOT NULL), '{}')
+    FROM cases c LEFT JOIN case_alerts a ON a.case_id = c.id
+    WHERE (%(id)s::text IS NULL OR c.id = %(id)s)
+      AND (%(alert)s::text IS NULL OR c.id IN (SELECT case_id FROM case_alerts WHERE alert_id = %(alert)s))
+    GROUP BY c.id ORDER BY c.created_at DESC LIMIT %(limit)s
+"""
+EXISTING_ALERTS = "SELECT id FROM alerts WHERE id = ANY(%(ids)s)"
+INSERT_HANDOVER = """
+    INSERT INTO handovers (id, author, text, open_alerts) VALUES (%(id)s, %(user)s, %(text)s, %(open)s)
+    RETURNING id, author, text, open_alerts, created_at, signed_by, signed_at
+"""
+HANDOVERS = """
+    SELECT id, author, text, open_alerts, created_at, signed_by, signed_at FROM handovers
+    ORDER BY created_at DESC LIMIT %(limit)s
+"""
+HANDOVER = "SELECT id, author, text, open_alerts, created_at, signed_by, signed_at FROM handovers WHERE id = %(id)s"
+SIGN_HANDOVER = """
+    UPDATE handovers SET signed_by = %(user)s, signed_at = now()
+    WHERE id = %(id)s AND signed_by IS NULL AND author <> %(user)s
+    RETURNING id, author, text, open_alerts, created_at, signed_by, signed_at
+"""
+
+# -- live sensor values (the archiver's hypertable), downsampled for sparklines ---------------------
+SENSOR_LATEST = """
+    SELECT DISTINCT ON (sensor_id) sensor_id, kind, unit, value, ts, district FROM sensor_readings
+    WHERE ts > now() - make_interval(mins => %(minutes)s) ORDER BY sensor_id, ts DESC
+"""
+SENSOR_SERIES = """
+    SELECT sensor_id, time_bucket(make_interval(secs => %(bucket_s)s), ts) AS bucket, avg(value)
+    FROM sensor_readings WHERE ts > now() - make_interval(mins => %(minutes)s)
+    GROUP BY sensor_id, bucket ORDER BY sensor_id, bucket
+"""

@@ -104,8 +104,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = demo_config(args.config or DEFAULT_DEMO_CONFIG, stack.settings.home / "demo")
     supervisor = Supervisor(stack)
     supervisor.up(config)
-    token = issue_token(local_token_secret(stack.settings.home), Role.operator, "demo-operator", ttl_s=7 * 86400)
-    print(f"Pantau console: http://127.0.0.1:8000/?token={token}", flush=True)
+    print("Pantau console: http://127.0.0.1:8000/", flush=True)
+    for name, role in (("operator", Role.operator), ("admin", Role.admin)):
+        password = _demo_account(stack, name, role)
+        print(f"  log in as {name!r} ({role.value}) with password {password}", flush=True)
     print(
         "Simulating the city's sensors (the cameras play synthetic scenes); Ctrl-C stops the simulator "
         "(pantau down stops everything).",
@@ -116,6 +118,68 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         run_sensor_simulator(_service_settings(stack), speed=args.speed, duration_s=args.duration_s)
+    return 0
+
+
+def _demo_account(stack: Stack, name: str, role: Role) -> str:
+    """A demo login with a fresh random password (printed, never stored in clear)."""
+    import secrets
+
+    from pantau import db, users
+
+    password = secrets.token_urlsafe(12)
+    with db.connect(_service_settings(stack), autocommit=True, application_name="pantau-cli") as conn:
+        users.apply_schema(conn)
+        if users.get_user(conn, name) is None:
+            users.add_user(conn, name, role, password, display_name=f"Demo {role.value}")
+        else:
+            users.set_password(conn, name, password)
+            users.set_disabled(conn, name, False)
+    return password
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise PantauError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from pantau import db, users
+
+    stack = _stack()
+    settings = _service_settings(stack)
+    with db.connect(settings, autocommit=True, application_name="pantau-cli") as conn:
+        users.apply_schema(conn)
+        if args.users_command == "add":
+            password = _read_password(args.password_stdin)
+            user = users.add_user(conn, args.name.lower(), Role(args.role), password, args.display_name)
+            print(f"added {user.name} ({user.role.value})")
+        elif args.users_command == "list":
+            print(f"{'name':<24} {'role':<10} {'state':<9} {'created':<20} display name")
+            for user in users.list_users(conn):
+                state = "active" if user.active else "disabled"
+                created = user.created_at.strftime("%Y-%m-%d %H:%M")
+                print(f"{user.name:<24} {user.role.value:<10} {state:<9} {created:<20} {user.display_name}")
+        elif args.users_command in ("disable", "enable"):
+            user = users.set_disabled(conn, args.name.lower(), args.users_command == "disable")
+            print(f"{user.name} is {'active' if user.active else 'disabled; their sessions and tokens stop working'}")
+        elif args.users_command == "passwd":
+            users.set_password(conn, args.name.lower(), _read_password(args.password_stdin))
+            print(f"password of {args.name.lower()} changed; their other sessions ended")
+        else:  # token
+            found = users.get_user(conn, args.name.lower())
+            if found is None or not found.active:
+                raise PantauError(f"no active user {args.name.lower()!r}")
+            secret = (
+                settings.require_token_secret() if settings.token_secret else local_token_secret(stack.settings.home)
+            )
+            print(issue_token(secret, found.role, found.name, ttl_s=args.ttl, kind="user"))
     return 0
 
 
@@ -160,6 +224,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench_alerting(rate_per_s=args.rate or 500.0, duration_s=args.duration_s).render())
         return 0
+    if args.what == "console":
+        from console.bench import bench_console
+
+        console_report = bench_console(clients=args.clients, rate_per_s=args.rate or 100.0, duration_s=args.duration_s)
+        print(console_report.render())
+        return 1 if console_report.errors else 0  # a missed target is in the verdict, not the exit code
     from pantau.bench import bench_sensors
 
     report = bench_sensors(
@@ -255,6 +325,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
     p.set_defaults(func=cmd_token)
 
+    p = sub.add_parser("users", help="the people who use Pantau: add, list, disable, enable, passwd, token")
+    users_sub = p.add_subparsers(dest="users_command", required=True)
+    u = users_sub.add_parser("add", help="add a person")
+    u.add_argument("name")
+    u.add_argument("--role", required=True, choices=["operator", "responder", "planner", "admin"])
+    u.add_argument("--display-name", default=None)
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin (else prompt)")
+    users_sub.add_parser("list", help="list everyone")
+    for verb, text in (("disable", "disable (ends their sessions and tokens)"), ("enable", "enable again")):
+        users_sub.add_parser(verb, help=text).add_argument("name")
+    u = users_sub.add_parser("passwd", help="set a new password")
+    u.add_argument("name")
+    u.add_argument("--password-stdin", action="store_true")
+    u = users_sub.add_parser("token", help="print an API token acting as this person")
+    u.add_argument("name")
+    u.add_argument("--ttl", type=int, default=30 * 86400, help="seconds the token is valid")
+    p.set_defaults(func=cmd_users)
+
     p = sub.add_parser("vapid-keys", help="print a new VAPID key pair for the Web Push channel")
     p.set_defaults(func=cmd_vapid_keys)
 
@@ -269,8 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting"])
+    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting", "console"])
     p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
+    p.add_argument("--clients", type=int, default=1000, help="console: websocket clients (--rate: changes/s, 100)")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
     p.add_argument(
         "--rate", type=float, default=None, help="readings (sensors: 5000) or incidents (alerting: 500) per s"
@@ -306,9 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    if args.func is cmd_run:
+        # A service sets up its own logging from PANTAU_LOG_LEVEL; kafka-python's INFO is chatter.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
+    else:
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
     try:
         code = args.func(args)
     except PantauError as exc:

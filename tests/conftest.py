@@ -43,7 +43,7 @@ def pipeline_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., Pip
         config = tmp_path / f"config-{tag}.yaml"
         config.write_text(config_yaml)
         secret = secrets.token_urlsafe(24)
-        console_port, ingest_port = free_port(), free_port()
+        console_port, ingest_port, alerting_port = free_port(), free_port(), free_port()
         env = dict(os.environ)
         env.update(stack.env())
         env.update(
@@ -54,7 +54,8 @@ def pipeline_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., Pip
                 "PANTAU_CONFIG": str(config),
                 "PANTAU_CONSOLE_PORT": str(console_port),
                 "PANTAU_INGEST_PORT": str(ingest_port),
-                "PANTAU_ALERTING_PORT": str(free_port()),
+                "PANTAU_ALERTING_PORT": str(alerting_port),
+                "PANTAU_ALERTING_URL": f"http://127.0.0.1:{alerting_port}",
                 "PANTAU_HEARTBEAT_INTERVAL_S": "2",
                 "PANTAU_EVIDENCE_DIR": str(tmp_path / f"evidence-{tag}"),
             }

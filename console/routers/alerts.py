@@ -48,6 +48,7 @@ class IncidentSummary(BaseModel):
     title: str
     evidence: dict[str, Any]
     snapshot_url: str | None
+    clip_url: str | None = Field(None, description="the evidence clip (MJPEG AVI), once the camera wrote one")
 
 
 class AlertDetail(BaseModel):
@@ -154,6 +155,7 @@ def alert_detail(
             title=r[8],
             evidence=r[9],
             snapshot_url=f"/api/v1/incidents/{r[0]}/snapshot" if r[10] else None,
+            clip_url=f"/api/v1/incidents/{r[0]}/clip" if isinstance(r[9], dict) and r[9].get("clip") else None,
         )
         for r in _fetch(pool, queries.INCIDENTS_OF_ALERT, {"id": alert_id})
     ]

@@ -1,15 +1,16 @@
 """``GET /ws/alerts``: the live feed of alert changes for operators.
 
-Protocol (``docs/console.md``): authenticate with ``?token=``; filter with ``district=``, ``type=``
-(both repeatable) and ``min_priority=`` (1-4: that priority or more urgent); resume with
-``since=SEQ``. Every message carries ``seq``, the alerts-topic offset of the newest change it
-reflects (the same on every console replica). The first message is ``{"type": "snapshot", "seq",
-"alerts": [...]}`` (open alerts, most urgent first), or, when resuming, the changes after ``since``;
-then ``{"type": "alert", "seq", "alert"}`` per change, or ``{"type": "alerts", "seq", "alerts":
-[...]}`` when several are pending (each with its own ``seq``; changes of one alert coalesce), and
-``{"type": "heartbeat", "seq"}`` when idle. A client that fell too far behind gets a snapshot with
-``"reason": "resync"``, or is closed with code 1013 when even its P1 changes overflow. A missing or
-invalid token refuses the handshake with HTTP 401, a role without access 403, bad parameters 400.
+Protocol (``docs/contracts.md``): authenticate with the session cookie (same origin only) or
+``?token=``; filter with ``district=``, ``type=`` (both repeatable) and ``min_priority=`` (1-4: that
+priority or more urgent); resume with ``since=SEQ``. Every message carries ``seq``, the alerts-topic
+offset of the newest change it reflects (the same on every console replica). The first message is
+``{"type": "snapshot", "seq", "alerts": [...]}`` (open alerts, most urgent first), or, when
+resuming, the changes after ``since``; then ``{"type": "alert", "seq", "alert"}`` per change, or
+``{"type": "alerts", "seq", "alerts": [...]}`` when several are pending (each with its own ``seq``;
+changes of one alert coalesce), and ``{"type": "heartbeat", "seq"}`` when idle. A client that fell
+too far behind gets a snapshot with ``"reason": "resync"``, or is closed with code 1013 when even
+its P1 changes overflow. A missing or invalid token refuses the handshake with HTTP 401, a role
+without access 403, bad parameters 400.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse
 from starlette.websockets import WebSocketState
 
 from alerting.schemas import Alert
 from console.feed import AlertFeed, ClientFilter, Subscriber
-from pantau.auth import Role, verify_token
-from pantau.exceptions import AuthError
+from pantau.auth import Role
+from pantau.webauth import authenticator
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -39,6 +40,13 @@ async def _refuse(websocket: WebSocket, status_code: int, reason: str) -> None:
         await websocket.send_denial_response(PlainTextResponse(reason, status_code=status_code))
     else:  # servers without the denial extension answer a close-before-accept with HTTP 403
         await websocket.close(code=1008, reason=reason)
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:  # not a browser
+        return True
+    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
 
 
 def _filter_from(websocket: WebSocket, responder: str | None) -> ClientFilter:
@@ -63,39 +71,27 @@ def _since_from(websocket: WebSocket) -> int | None:
     return int(since)
 
 
-def _snapshot(feed: AlertFeed, sub: Subscriber, reason: str | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "type": "snapshot",
-        "seq": sub.sent_seq,
-        "alerts": [a.model_dump(mode="json") for a in feed.open_alerts(sub.filter)],
-    }
-    if reason:
-        message["reason"] = reason
-    return message
+# Messages are pre-encoded JSON text made by the feed once per change or batch and shared by every
+# client (serialising per client does not scale to a thousand of them); see AlertFeed.changes_message.
+def _snapshot(feed: AlertFeed, sub: Subscriber, reason: str | None = None) -> str:
+    return feed.snapshot_message(sub, reason)
 
 
-def _changes(batch: list[tuple[int, Alert]]) -> dict[str, Any]:
-    if len(batch) == 1:
-        seq, alert = batch[0]
-        return {"type": "alert", "seq": seq, "alert": alert.model_dump(mode="json")}
-    return {
-        "type": "alerts",
-        "seq": max(seq for seq, _ in batch),
-        "alerts": [{"seq": seq, **alert.model_dump(mode="json")} for seq, alert in batch],
-    }
+def _changes(feed: AlertFeed, batch: list[tuple[int, Alert]]) -> str:
+    return feed.changes_message(batch)
 
 
 @router.websocket("/ws/alerts")
 async def alerts_feed(websocket: WebSocket) -> None:
     token = websocket.query_params.get("token")
-    secret: str = websocket.app.state.token_secret
-    if not token:
-        await _refuse(websocket, 401, "missing token")
-        return
     try:
-        principal = verify_token(secret, token)
-    except AuthError as exc:
-        await _refuse(websocket, 401, str(exc))
+        principal, session = await asyncio.to_thread(authenticator(websocket).authenticate, websocket, token)
+    except HTTPException as exc:
+        await _refuse(websocket, exc.status_code, str(exc.detail))
+        return
+    if session is not None and not _same_origin(websocket):
+        # Browsers send the cookie on a cross-site websocket too; only our own pages may use it.
+        await _refuse(websocket, 403, "cross-origin websocket refused")
         return
     if principal.role not in FEED_ROLES:
         await _refuse(websocket, 403, f"role {principal.role.value} may not watch alerts")
@@ -113,9 +109,9 @@ async def alerts_feed(websocket: WebSocket) -> None:
     sub, snapshot, backlog = feed.subscribe(client_filter, since, settings.ws_max_pending)
     try:
         if snapshot is not None:
-            await websocket.send_json(_snapshot(feed, sub))
+            await websocket.send_text(_snapshot(feed, sub))
         elif backlog:
-            await websocket.send_json(_changes(backlog))
+            await websocket.send_text(_changes(feed, backlog))
         while True:
             try:
                 await asyncio.wait_for(sub.wake.wait(), timeout=heartbeat_s)
@@ -130,11 +126,11 @@ async def alerts_feed(websocket: WebSocket) -> None:
                 sub.take()
                 sub.behind = False
                 sub.sent_seq = feed.head_seq
-                await websocket.send_json(_snapshot(feed, sub, reason="resync"))
+                await websocket.send_text(_snapshot(feed, sub, reason="resync"))
                 continue
             batch = sub.take()
             if batch:
-                await websocket.send_json(_changes(batch))
+                await websocket.send_text(_changes(feed, batch))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

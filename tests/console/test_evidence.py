@@ -29,7 +29,7 @@ def _jpeg(level: int) -> bytes:
 def test_snapshots_and_clips_are_served_to_those_allowed_and_every_access_is_recorded(
     pipeline_factory: Callable[..., Pipeline],
 ) -> None:
-    pipeline = pipeline_factory("", services=("archiver", "console"))
+    pipeline = pipeline_factory("", services=("archiver", "alerting", "console"))
     snapshot = _jpeg(120)
     clip_frames = [_jpeg(level) for level in (10, 60, 110)]
     write_mjpeg_avi(Path(pipeline.env["PANTAU_EVIDENCE_DIR"]) / "cam-gate" / "inc-1.avi", clip_frames, fps=5)
@@ -48,6 +48,12 @@ def test_snapshots_and_clips_are_served_to_those_allowed_and_every_access_is_rec
         return {"Authorization": f"Bearer {pipeline.token(role, user)}"}
 
     with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=10) as http:
+        # The alert's detail points at its evidence.
+        pipeline.wait_count("alert_incidents", 2)
+        alert_id = http.get("/api/v1/alerts", headers=headers(Role.operator, "ani")).json()["alerts"][0]["id"]
+        detail = http.get(f"/api/v1/alerts/{alert_id}", headers=headers(Role.operator, "ani")).json()
+        urls = {i["id"]: (i["snapshot_url"], i["clip_url"]) for i in detail["incidents"]}
+        assert urls["inc-1"] == ("/api/v1/incidents/inc-1/snapshot", "/api/v1/incidents/inc-1/clip")
         shown = http.get("/api/v1/incidents/inc-1/snapshot", headers=headers(Role.operator, "ani"))
         assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
         assert shown.content == snapshot and "no-store" in shown.headers["cache-control"]
