@@ -1,4 +1,5 @@
-"""Every SQL statement of the archiver: the hypertables it owns and its idempotent batch inserts."""
+"""The archiver's raw hypertables and their idempotent batch inserts (the history rollups and their
+merges are in ``archive/rollups.py``, retention in ``archive/retention.py``)."""
 
 from __future__ import annotations
 
@@ -62,5 +63,3 @@ COPY_INCIDENTS = """
                           lat, lon, district, title, evidence, detected_at) FROM STDIN
 """
 MERGE_INCIDENTS = "INSERT INTO incidents SELECT * FROM incidents_stage ON CONFLICT (id, ts) DO NOTHING"
-
-RETENTION_POLICY = "SELECT add_retention_policy(%s, drop_after => %s::interval, if_not_exists => TRUE)"

@@ -3,7 +3,9 @@
 Consumes ``pantau.sensor-readings.v1`` and ``pantau.incidents.v1`` (consumer group
 ``pantau.archiver``), copies each batch into a staging table with ``COPY`` and merges it with
 ``ON CONFLICT DO NOTHING`` on the record's identity, so a batch delivered twice after a crash stores
-nothing twice. Offsets are committed only after the transaction commits.
+nothing twice. The same transaction adds the rows it inserted to the hourly rollups the planners'
+history reads (``archive/rollups.py``). Offsets are committed only after the transaction commits.
+Every ``PANTAU_RETENTION_INTERVAL_S`` it removes what is past its retention (``archive/retention.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import orjson
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from archive import queries
+from archive import queries, rollups
+from archive.retention import SNAPSHOT_INDEX, RetentionPolicy, default_policies, enforce_retention
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident
+from ingest.cameras.config import CameraConfig
 from ingest.config import SensorConfig
 from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, SensorReading
 from pantau.config import format_validation_error, load_config_file, parse_section
@@ -39,7 +43,31 @@ class Settings(CommonSettings):
     archive_group: str = Field("pantau.archiver", description="Kafka consumer group of the archiver")
     archive_batch_rows: int = Field(20_000, ge=1, description="Rows buffered before a write")
     archive_batch_age_s: float = Field(0.5, gt=0, description="Longest a row waits in the buffer")
-    readings_retention_days: int = Field(400, ge=1, description="Raw readings kept (licensed TimescaleDB only)")
+    readings_retention_days: float = Field(400, gt=0, description="Days raw readings are kept")
+    incidents_retention_days: float = Field(730, gt=0, description="Days incidents are kept")
+    rollups_retention_days: float = Field(1825, gt=0, description="Days the hourly history rollups are kept")
+    evidence_retention_days: float = Field(
+        30,
+        gt=0,
+        description="Days an incident keeps its inline snapshot when its source is no configured camera "
+        "(a camera's own retention_days applies to its incidents, as to its clip files)",
+    )
+    retention_interval_s: float = Field(3600, gt=0, description="Seconds between two retention runs")
+
+    def retention_policies(self) -> list[RetentionPolicy]:
+        """The archiver's tables with the retentions set here."""
+        return default_policies(
+            self.readings_retention_days, self.incidents_retention_days, self.rollups_retention_days
+        )
+
+
+class CameraEvidence(BaseModel):
+    """A camera's evidence retention, read leniently: the camera services validate the rest."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    retention_days: float = Field(CameraConfig.model_fields["retention_days"].default, gt=0)
 
 
 class ArchiveConfig(BaseModel):
@@ -48,30 +76,38 @@ class ArchiveConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sensors: list[SensorConfig] = Field(default_factory=list)
+    cameras: list[CameraEvidence] = Field(default_factory=list)
 
 
-def apply_schema(conn: psycopg.Connection, settings: Settings) -> None:
-    """Create the archiver's hypertables (idempotent) and its extras where the licensed build allows."""
+def apply_schema(conn: psycopg.Connection) -> rollups.RollupMode:
+    """Create the archiver's hypertables and history rollups (idempotent); the rollups are continuous
+    aggregates where the licensed build allows, tables the archiver updates itself otherwise."""
     license_name = require_timescaledb(conn)
     with conn.transaction():
         for statement in queries.SCHEMA_STATEMENTS:
             conn.execute(statement)
-    if license_name == "timescale":
-        conn.execute(queries.RETENTION_POLICY, ("sensor_readings", f"{settings.readings_retention_days} days"))
-        log.info("TimescaleDB (timescale license): retention policy on sensor_readings set")
-    else:
-        log.info(
-            "TimescaleDB %s license: no background retention policies; the archiver keeps plain "
-            "hypertables (retention is enforced by a later scheduled job)",
-            license_name,
-        )
+        conn.execute(SNAPSHOT_INDEX)
+    log.info("TimescaleDB %s license; retention is the archiver's own scheduled job", license_name)
+    missing = rollups.missing_rollups(conn)
+    mode = rollups.apply_rollup_schema(conn, license_name)
+    if missing and mode == "tables":
+        # New rollups (first start, or an upgrade) start from what the raw tables already hold.
+        log.info("history rollups %s are new: building them from the raw tables", ", ".join(missing))
+        rollups.rebuild_rollups(conn)
+    conn.commit()
+    return mode
 
 
 class Archiver(HandlerDefaults):
     """Batch handler writing readings and incidents; idempotent on (sensor_id, ts) and (id, ts)."""
 
     def __init__(
-        self, settings: Settings, config: ArchiveConfig, conn: psycopg.Connection, dead_letters: DeadLetterSink
+        self,
+        settings: Settings,
+        config: ArchiveConfig,
+        conn: psycopg.Connection,
+        dead_letters: DeadLetterSink,
+        rollup_mode: rollups.RollupMode = "tables",
     ) -> None:
         self.conn = conn
         self.dead_letters = dead_letters
@@ -87,6 +123,15 @@ class Archiver(HandlerDefaults):
         self._batch_started_s = 0.0
         self.stored_readings = 0
         self.stored_incidents = 0
+        # Continuous aggregates follow the raw tables by themselves; rollup tables are ours to update.
+        self.update_rollups = rollup_mode == "tables"
+        self.merge_readings = rollups.MERGE_READINGS_WITH_ROLLUP if self.update_rollups else queries.MERGE_READINGS
+        self.merge_incidents = rollups.MERGE_INCIDENTS_WITH_ROLLUP if self.update_rollups else queries.MERGE_INCIDENTS
+        self.retention_policies = settings.retention_policies()
+        self.retention_interval_s = settings.retention_interval_s
+        self.evidence_days = {camera.id: camera.retention_days for camera in config.cameras}
+        self.evidence_default_days = settings.evidence_retention_days
+        self._next_retention_s = 0.0  # the first run comes with the first tick
         conn.execute(queries.READINGS_STAGE)
         conn.execute(queries.INCIDENTS_STAGE)
         conn.commit()
@@ -108,7 +153,8 @@ class Archiver(HandlerDefaults):
             self._write()
 
     def _write(self) -> None:
-        """One transaction for everything buffered: COPY into staging, merge on identity."""
+        """One transaction for everything buffered: COPY into staging, merge on identity (adding what
+        was inserted to the rollups)."""
         readings, incidents = self._readings, self._incidents
         # Cleared first: if the write fails, the loop seeks back and the records come again.
         self._readings, self._incidents = [], []
@@ -116,16 +162,18 @@ class Archiver(HandlerDefaults):
             return
         try:
             with self.conn.cursor() as cur:
+                if self.update_rollups:
+                    cur.execute(rollups.BATCH_LOCK)  # waits while a rebuild replaces rollup rows
                 if readings:
                     with cur.copy(queries.COPY_READINGS) as copy:
                         for row in readings:
                             copy.write_row(row)
-                    cur.execute(queries.MERGE_READINGS)
+                    cur.execute(self.merge_readings)
                 if incidents:
                     with cur.copy(queries.COPY_INCIDENTS) as copy:
                         for row in incidents:
                             copy.write_row(row)
-                    cur.execute(queries.MERGE_INCIDENTS)
+                    cur.execute(self.merge_incidents)
             self.conn.commit()
         except psycopg.Error as exc:
             self._rollback()
@@ -181,15 +229,34 @@ class Archiver(HandlerDefaults):
     def tick(self, now_s: float) -> None:
         if (self._readings or self._incidents) and now_s - self._batch_started_s >= self.max_batch_age_s:
             self._write()
+        if now_s >= self._next_retention_s:
+            self._next_retention_s = now_s + self.retention_interval_s
+            self.run_retention()
+
+    def run_retention(self) -> None:
+        """One retention run between batches; a failure is logged and retried at the next run (or in
+        five minutes, whichever is sooner), never a reason to stop archiving."""
+        try:
+            enforce_retention(
+                self.conn,
+                self.retention_policies,
+                evidence_days=self.evidence_days,
+                evidence_default_days=self.evidence_default_days,
+            )
+            self.conn.commit()
+        except psycopg.Error as exc:
+            self._rollback()
+            log.warning("retention run failed (retried later): %s", exc)
+            self._next_retention_s = min(self._next_retention_s, time.monotonic() + 300)
 
 
 def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:
     config = parse_section(ArchiveConfig, load_config_file(settings.config), str(settings.config or "<none>"))
     conn = connect(settings, application_name="pantau-archiver")
-    apply_schema(conn, settings)
+    mode = apply_schema(conn)
     ensure_topics(settings, [READINGS_TOPIC, INCIDENTS_TOPIC, DLQ_TOPIC])
     producer = make_producer(settings, client_id="pantau-archiver")
-    archiver = Archiver(settings, config, conn, DeadLetterSink(settings, producer, STAGE))
+    archiver = Archiver(settings, config, conn, DeadLetterSink(settings, producer, STAGE), mode)
     consumer = make_consumer(
         settings,
         client_id="pantau-archiver",
