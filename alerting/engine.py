@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +25,10 @@ from pydantic import BaseModel
 from alerting import queries
 from alerting.book import AlertBook
 from alerting.dispatch import Delivery, Dispatcher
-from alerting.lifecycle import Action, AlertNotFound, apply_command
+from alerting.lifecycle import Action, AlertNotFound, NoteBody, apply_command, decode_jpeg_b64
 from alerting.manual import ManualAlertBody, manual_incident
 from alerting.notify import NewDelivery, Notifier, Outcome, RoutingState
+from alerting.routing import RoutingError, recipients
 from alerting.schemas import Alert
 from alerting.silences import Silence, SilenceCreate
 from detectors.schemas import Incident
@@ -316,8 +317,14 @@ class AlertEngine:
         *,
         responder_only: bool = False,
         supervisor: bool = False,
+        groups: Collection[str] = (),
     ) -> Alert:
-        """Apply an operator's or responder's command and publish the result before returning it."""
+        """Apply an operator's or responder's command and publish the result before returning it.
+
+        ``groups``: a responder's groups (an alert assigned or routed to one of them is theirs too).
+        A note's photo is stored in ``alert_photos`` in the same transaction as the note's audit row,
+        whose detail names it (``photo_id``)."""
+        photo = decode_jpeg_b64(body.photo_jpeg_b64) if isinstance(body, NoteBody) and body.photo_jpeg_b64 else None
         with self.lock:
             try:
                 with self.conn.cursor() as cur:
@@ -325,16 +332,23 @@ class AlertEngine:
                     if row is None:
                         raise AlertNotFound(f"no alert {alert_id!r}")
                     current = Alert.model_validate(row[0])
+                    now = self.clock()
+                    sent = responder_only and action in ("ack", "report") and self._sent_to(cur, current, actor, groups)
                     updated, detail = apply_command(
                         current,
                         action,
                         body,
                         actor,
-                        self.clock(),
+                        now,
                         responder_only=responder_only,
                         sop=self.book.config.sop.get(current.type, ()),
                         supervisor=supervisor,
+                        groups=groups,
+                        sent=sent,
                     )
+                    if photo is not None:
+                        detail["photo_id"] = photo_id = str(uuid.uuid4())
+                        cur.execute(queries.INSERT_PHOTO, (photo_id, alert_id, actor, now, photo))
                     self._write(cur, [(updated, actor, detail)])
                 self._commit()
             except psycopg.Error as exc:
@@ -350,6 +364,27 @@ class AlertEngine:
                 self._send(alert)
             self.make_durable()
             return updated
+
+    def _sent_to(self, cur: psycopg.Cursor[Any], alert: Alert, actor: str, groups: Collection[str]) -> bool:
+        """Whether the alert was pushed to ``actor``, or its route notified a tier they are in (a group
+        of theirs), so far."""
+        if cur.execute(queries.SENT_TO, (alert.id, [actor, *groups])).fetchone() == (True,):
+            return True
+        row = cur.execute(queries.ROUTING_STATES, ([alert.id],)).fetchone()
+        routing = self.book.config.routing
+        if row is None or not 0 <= row[1] < len(routing.routes):
+            return False
+        route = routing.routes[row[1]]
+        mine = set(groups)
+        try:
+            for tier in range(min(row[2], len(route.tiers) - 1) + 1):
+                if not mine.isdisjoint(route.tiers[tier].groups) or any(
+                    person.id == actor for person in recipients(route, tier, routing)
+                ):
+                    return True
+        except RoutingError:
+            return False
+        return False
 
     def _resuppress_after(self, actor: str, detail: dict[str, Any]) -> list[Alert]:
         """Alerts whose suppression changed (a silence or an inhibiting alert came or went), committed."""

@@ -13,18 +13,22 @@ too; assigning again hands it over); ``resolve`` needs an open alert; ``close`` 
 ``note`` works on anything; ``sop`` checks or unchecks one step of the alert type's standard
 operating procedure, and ``resolve`` (or ``close`` as ``handled`` of an unresolved alert) needs
 every required step checked, unless a supervisor (admin) overrides with a reason. Responders
-``report`` their status on an open alert they were assigned or notified about. Every command but
-``note`` and ``report`` carries the ``version`` the client saw: if the alert changed since, the
-command is refused (409) rather than applied to a state its author never saw.
+``report`` their status on an open alert they were assigned or notified about, and ``ack`` a new
+one (directly or through one of their groups: assigned to it, or sent to it by its route). A note
+may carry a photo from the scene (a JPEG of at most 5 MB, stored apart from the audit). Every
+command but ``note`` and ``report`` carries the ``version`` the client saw: if the alert changed
+since, the command is refused (409) rather than applied to a state its author never saw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import binascii
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerting.config import SopStep
 from alerting.exceptions import AlertingError
@@ -54,6 +58,27 @@ class IllegalTransition(CommandError):
 
 class NotAllowed(CommandError):
     status_code = 403
+
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+JPEG_MAGIC = b"\xff\xd8\xff"
+_MAX_PHOTO_B64_CHARS = 4 * ((MAX_PHOTO_BYTES + 2) // 3)
+
+
+def decode_jpeg_b64(value: str, field: str = "photo_jpeg_b64") -> bytes:
+    """The JPEG photo in ``value`` (base64); :class:`CommandError` (400) when it is not valid base64,
+    larger than ``MAX_PHOTO_BYTES`` or not a JPEG."""
+    if len(value) > _MAX_PHOTO_B64_CHARS:
+        raise CommandError(f"the photo is too big: the limit is {MAX_PHOTO_BYTES} bytes")
+    try:
+        photo = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CommandError(f"{field} is not valid base64") from exc
+    if len(photo) > MAX_PHOTO_BYTES:
+        raise CommandError(f"the photo is {len(photo)} bytes; the limit is {MAX_PHOTO_BYTES}")
+    if not photo.startswith(JPEG_MAGIC):
+        raise CommandError("the photo is not a JPEG")
+    return photo
 
 
 class _Body(BaseModel):
@@ -95,12 +120,21 @@ class CloseBody(_OverridableBody):
 
 
 class NoteBody(BaseModel):
-    """``POST /api/v1/alerts/{id}/note``: notes never conflict, so the version is optional."""
+    """``POST /api/v1/alerts/{id}/note``: notes never conflict, so the version is optional. A note may
+    carry a photo from the scene (``photo_jpeg_b64``, a JPEG of at most 5 MB); it needs text, a photo
+    or both."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field("", max_length=4000)
     version: int | None = Field(None, ge=1)
+    photo_jpeg_b64: str | None = Field(None, min_length=1, description="a JPEG photo from the scene, base64")
+
+    @model_validator(mode="after")
+    def _text_or_photo(self) -> Self:
+        if not self.text and not self.photo_jpeg_b64:
+            raise ValueError("a note needs text, a photo (photo_jpeg_b64) or both")
+        return self
 
 
 class ReportBody(BaseModel):
@@ -152,6 +186,14 @@ def _check_sop(alert: Alert, body: BaseModel, sop: Sequence[SopStep], supervisor
     )
 
 
+def is_theirs(alert: Alert, actor: str, groups: Collection[str] = (), sent: bool = False) -> bool:
+    """Whether the alert is the responder's: assigned to them or one of their ``groups``, listed in its
+    ``responders`` (themselves or a group of theirs), or ``sent`` to them (pushed, or routed to a group
+    of theirs: the engine knows)."""
+    mine = {actor, *groups}
+    return sent or alert.assignee in mine or not mine.isdisjoint(alert.responders)
+
+
 def apply_command(
     alert: Alert,
     action: Action,
@@ -162,10 +204,14 @@ def apply_command(
     responder_only: bool = False,
     sop: Sequence[SopStep] = (),
     supervisor: bool = False,
+    groups: Collection[str] = (),
+    sent: bool = False,
 ) -> tuple[Alert, dict[str, Any]]:
     """The alert after the command, and the audit detail (who did what, from which state, why).
 
-    ``responder_only``: the actor is a responder, who may only ``report`` and add notes.
+    ``responder_only``: the actor is a responder, who may only ``report``, add notes and ``ack`` a
+    new alert that is theirs (see :func:`is_theirs`, with ``groups``, the responder's groups, and
+    ``sent``, whether the alert was sent to them or their groups).
     ``sop``: the procedure of the alert's type; ``supervisor``: the actor may override it.
     """
     version = getattr(body, "version", None)
@@ -174,8 +220,12 @@ def apply_command(
             f"alert {alert.id} is at version {alert.version}, not {version}: it changed since you saw it "
             f"(last change: {alert.change}); reload it and try again"
         )
-    if responder_only and action not in ("report", "note"):
+    if responder_only and action not in ("report", "note", "ack"):
         raise NotAllowed(f"responders may report their status and add notes, not {action}")
+    if responder_only and action == "ack" and not is_theirs(alert, actor, groups, sent):
+        raise NotAllowed(f"alert {alert.id} was not assigned or sent to {actor} or their groups: they may not ack it")
+    if responder_only and action == "ack" and alert.status is not AlertStatus.new:
+        raise NotAllowed(f"alert {alert.id} is {alert.status.value}: a responder may acknowledge only a new alert")
     detail: dict[str, Any] = {"action": action, "from_status": alert.status.value}
     reason = getattr(body, "reason", None)
     if reason:
@@ -218,7 +268,8 @@ def apply_command(
     elif action == "note":
         assert isinstance(body, NoteBody)
         update, change = {"notes": alert.notes + 1}, "noted"
-        detail["text"] = body.text
+        if body.text:
+            detail["text"] = body.text
     elif action == "sop":
         assert isinstance(body, SopBody)
         if not alert.is_open:
@@ -238,8 +289,8 @@ def apply_command(
         assert isinstance(body, ReportBody)
         if not alert.is_open:
             raise IllegalTransition(f"alert {alert.id} is {alert.status.value}; status reports need an open alert")
-        if responder_only and actor not in alert.responders and actor != alert.assignee:
-            raise NotAllowed(f"alert {alert.id} was not assigned or sent to {actor}")
+        if responder_only and not is_theirs(alert, actor, groups, sent):
+            raise NotAllowed(f"alert {alert.id} was not assigned or sent to {actor} or their groups")
         update = {"responders": {**alert.responders, actor: body.status}}
         detail["responder_status"] = body.status
         if body.note:

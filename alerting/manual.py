@@ -8,19 +8,16 @@ report is its own source, so two callers reporting two fires make two alerts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerting.lifecycle import CommandError
+from alerting.lifecycle import MAX_PHOTO_BYTES, CommandError, decode_jpeg_b64
 from detectors.schemas import Incident, Severity
 from ingest.schemas import Location
 
-MAX_PHOTO_BYTES = 5 * 1024 * 1024
-_JPEG_MAGIC = b"\xff\xd8\xff"
+__all__ = ["MAX_PHOTO_BYTES", "ManualAlertBody", "manual_incident"]
 
 
 class ManualAlertBody(BaseModel):
@@ -47,14 +44,7 @@ def manual_incident(body: ManualAlertBody, actor: str, now: datetime, manual_typ
     if body.reporter:
         evidence["reporter"] = body.reporter
     if body.photo_jpeg_b64:
-        try:
-            photo = base64.b64decode(body.photo_jpeg_b64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise CommandError("photo_jpeg_b64 is not valid base64") from exc
-        if len(photo) > MAX_PHOTO_BYTES:
-            raise CommandError(f"the photo is {len(photo)} bytes; the limit is {MAX_PHOTO_BYTES}")
-        if not photo.startswith(_JPEG_MAGIC):
-            raise CommandError("the photo is not a JPEG")
+        decode_jpeg_b64(body.photo_jpeg_b64)  # the same checks as a scene photo's (alerting.lifecycle)
         evidence["snapshot_jpeg_b64"] = body.photo_jpeg_b64
     report_id = str(uuid.uuid4())
     return Incident(

@@ -147,6 +147,17 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
         version  integer NOT NULL
     )
     """,
+    # Photos from the scene that came with a note (the note's audit detail names the photo id).
+    """
+    CREATE TABLE IF NOT EXISTS alert_photos (
+        id       uuid        PRIMARY KEY,
+        alert_id text        NOT NULL,
+        actor    text        NOT NULL,
+        at       timestamptz NOT NULL,
+        jpeg     bytea       NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS alert_photos_alert ON alert_photos (alert_id)",
 )
 
 SEEN_INCIDENTS = "SELECT incident_id FROM alert_incidents WHERE incident_id = ANY(%s)"
@@ -241,6 +252,9 @@ UPSERT_ROUTING = """
         notified_at = EXCLUDED.notified_at, last_reminder_at = EXCLUDED.last_reminder_at, priority = EXCLUDED.priority,
         next_due_at = EXCLUDED.next_due_at
 """
+# Whether an alert was pushed to any of these recipients (a responder and their groups).
+SENT_TO = "SELECT EXISTS (SELECT 1 FROM alert_deliveries WHERE alert_id = %s AND recipient = ANY(%s))"
+INSERT_PHOTO = "INSERT INTO alert_photos (id, alert_id, actor, at, jpeg) VALUES (%s, %s, %s, %s, %s)"
 SET_NEXT_DUE = "UPDATE alert_routing SET next_due_at = %s WHERE alert_id = %s"
 DELETE_ROUTING = "DELETE FROM alert_routing WHERE alert_id = %s"
 SUBSCRIPTIONS = "SELECT user_id, endpoint, p256dh, auth FROM push_subscriptions ORDER BY created_at"

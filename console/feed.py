@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from kafka.structs import TopicPartition
@@ -44,6 +45,14 @@ def change_order(change: tuple[int, Alert]) -> tuple[int, float]:
     return priority_order(change[1])
 
 
+def sort_pending(pending: dict[str, tuple[int, Alert]]) -> list[tuple[int, Alert]]:
+    """A client's pending changes in the order they go out."""
+    return sorted(pending.values(), key=change_order)
+
+
+_seq_of = itemgetter(0)
+
+
 @dataclass(frozen=True)
 class ClientFilter:
     """What one client wants to see: districts, types, and how urgent at least (1 is the most)."""
@@ -52,6 +61,7 @@ class ClientFilter:
     types: frozenset[str] = frozenset()
     max_priority: int = 4  # ?min_priority=2 on the wire: P1 and P2 only
     responder: str | None = None  # a responder's feed: only alerts assigned to them or that they report on
+    groups: frozenset[str] = frozenset()  # ... or assigned to (or listing) one of these groups of theirs
 
     @property
     def everything(self) -> bool:
@@ -64,7 +74,17 @@ class ClientFilter:
             (not self.districts or district in self.districts)
             and (not self.types or alert.type in self.types)
             and alert.priority <= self.max_priority
-            and (self.responder is None or alert.assignee == self.responder or self.responder in alert.responders)
+            and (self.responder is None or self._theirs(alert))
+        )
+
+    def _theirs(self, alert: Alert) -> bool:
+        """Assigned to the responder or a group of theirs, listing them or a group, or acknowledged by them."""
+        responder = self.responder
+        return (
+            alert.assignee == responder
+            or responder in alert.responders
+            or alert.acknowledged_by == responder
+            or (bool(self.groups) and (alert.assignee in self.groups or not self.groups.isdisjoint(alert.responders)))
         )
 
 
@@ -86,9 +106,16 @@ class Subscriber:
     behind: bool = False
     overflowed: bool = False
     dropped: int = 0
-    # Sort key of pending changes; the feed passes one that computes each change's key only once.
-    order: Callable[[tuple[int, Alert]], tuple[int, float]] = field(default=change_order, repr=False)
+    # Orders the pending changes; the feed passes one that sorts each distinct set of changes once.
+    sort: Callable[[dict[str, tuple[int, Alert]]], list[tuple[int, Alert]]] = field(default=sort_pending, repr=False)
+    # Called before each wait: the feed passes one that applies changes read but not yet applied.
+    refresh: Callable[[], None] = field(default=lambda: None, repr=False)
     _everything: bool = field(default=False, init=False, repr=False)
+    # The heartbeat timer of wait(): one per interval, not one per wait.
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
+    _waiting_since: float | None = field(default=None, init=False, repr=False)
+    _heartbeat_s: float = field(default=0.0, init=False, repr=False)
+    _heartbeat_due: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._everything = self.filter.everything  # push() runs once per change per client: skip the filter
@@ -121,12 +148,55 @@ class Subscriber:
         if len(self.pending) > self.max_pending:
             self.overflowed = True  # only P1 changes left and still too many
 
+    async def wait(self, heartbeat_s: float) -> bool:
+        """Until there is something to send (True), or until ``heartbeat_s`` passed in this wait
+        without anything (False: time for a heartbeat).
+
+        Every client waits again after each message, so this is on the fan-out's hot path: a
+        timeout per wait (``asyncio.wait_for``) costs a task and a timer each time, and with a
+        thousand clients the garbage collector's passes over them came to a fifth of the console's
+        time. Instead one timer runs per heartbeat interval: when it finds the client was woken in
+        between, it re-arms for the current wait's deadline."""
+        self.refresh()
+        if self.wake.is_set():
+            return True
+        loop = asyncio.get_running_loop()
+        self._waiting_since, self._heartbeat_s = loop.time(), heartbeat_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._waiting_since + heartbeat_s, self._tick, loop)
+        try:
+            await self.wake.wait()
+        finally:
+            self._waiting_since = None
+        if self._heartbeat_due:
+            self._heartbeat_due = False
+            if not (self.pending or self.behind or self.overflowed):
+                self.wake.clear()
+                return False
+        return True
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if self._waiting_since is None:  # busy sending: the next wait arms a new timer
+            return
+        due = self._waiting_since + self._heartbeat_s
+        if loop.time() >= due:
+            self._heartbeat_due = True
+            self.wake.set()
+        else:
+            self._timer = loop.call_at(due, self._tick, loop)
+
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def take(self) -> list[tuple[int, Alert]]:
-        batch = list(self.pending.values()) if len(self.pending) == 1 else sorted(self.pending.values(), key=self.order)
+        batch = list(self.pending.values()) if len(self.pending) == 1 else self.sort(self.pending)
         self.pending.clear()
         self.wake.clear()
         if batch:
-            self.sent_seq = max(self.sent_seq, max(seq for seq, _ in batch))
+            self.sent_seq = max(self.sent_seq, max(map(_seq_of, batch)))
         return batch
 
 
@@ -147,8 +217,11 @@ class AlertFeed:
         # The JSON text of each alert's current state, made on first use and shared by every client.
         self._json: dict[str, tuple[int, str]] = {}  # alert id -> (seq, JSON)
         self._order: dict[str, tuple[int, tuple[int, float]]] = {}  # alert id -> (seq, sort key) of its state
+        self._batches: dict[tuple[int, ...], list[tuple[int, Alert]]] = {}  # seqs as they arrived -> sorted
         # Messages of recent batches: clients woken by the same changes mostly get the same batch.
         self._messages: dict[tuple[int, ...], str] = {}
+        # Changes read by the Kafka thread, not yet applied on the event loop (deque: thread-safe appends).
+        self._incoming: deque[list[tuple[int, Alert]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._dead_letters: DeadLetterSink | None = None
@@ -172,7 +245,9 @@ class AlertFeed:
         """Register a client. Without ``since`` (or when the changes after it are no longer kept) it
         starts from a snapshot of the open alerts it may see; with ``since`` it gets the changes after
         that seq instead. Either way there is no gap and no repeat: ``sent_seq`` marks the seam."""
-        sub = Subscriber(client_filter or ClientFilter(), max_pending, order=self._change_order)
+        sub = Subscriber(
+            client_filter or ClientFilter(), max_pending, sort=self._sort_pending, refresh=self.apply_incoming
+        )
         self.subscribers.add(sub)
         oldest = self.history[0][0] if self.history else self.head_seq + 1
         if since is not None and since >= oldest - 1 and since <= self.head_seq:
@@ -184,6 +259,7 @@ class AlertFeed:
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
+        sub.cancel_timer()
 
     def open_alerts(self, client_filter: ClientFilter | None = None) -> list[Alert]:
         wanted = client_filter or ClientFilter()
@@ -204,10 +280,22 @@ class AlertFeed:
         cached = self._order.get(change[1].id)
         return cached[1] if cached is not None and cached[0] == change[0] else change_order(change)
 
+    def _sort_pending(self, pending: dict[str, tuple[int, Alert]]) -> list[tuple[int, Alert]]:
+        """Like :func:`sort_pending`, but clients woken by the same changes (most of them) share one
+        sort: the seqs in arrival order identify the set of changes and so the result."""
+        key = tuple(map(_seq_of, pending.values()))
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = sorted(pending.values(), key=self._change_order)
+            if len(self._batches) >= 256:
+                self._batches.clear()
+            self._batches[key] = batch
+        return list(batch)  # a copy: the shared one stays as it is whatever the caller does
+
     def changes_message(self, batch: list[tuple[int, Alert]]) -> str:
         """``{"type": "alert", "seq", "alert"}`` for one change, ``{"type": "alerts", "seq", "alerts":
         [{"seq", ...alert}, ...]}`` for several; the same batch yields the same (shared) text."""
-        key = tuple(seq for seq, _ in batch)
+        key = tuple(map(_seq_of, batch))
         message = self._messages.get(key)
         if message is not None:
             return message
@@ -277,7 +365,8 @@ class AlertFeed:
                     except ValidationError as exc:
                         self._dead_letter(rec, f"invalid alert: {format_validation_error(exc)}")
                 if alerts and self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._apply_all, alerts)
+                    self._incoming.append(alerts)
+                    self._loop.call_soon_threadsafe(self.apply_incoming)
                 if not self.ready.is_set() and consumer.position(tp) >= end:
                     if self._loop is not None:
                         # Ready only once the loop has applied everything read so far.
@@ -300,6 +389,13 @@ class AlertFeed:
             )
         self._dead_letters.reject_record(record, reason)
         self._dead_letters.producer.flush(timeout=10)
+
+    def apply_incoming(self) -> None:
+        """Apply what the Kafka thread read so far (on the event loop). Scheduled by that thread, and
+        also called by each client before it sends: with a thousand clients the loop's queue holds a
+        thousand sends, and a change should not wait behind them all before the next client takes it."""
+        while self._incoming:
+            self._apply_all(self._incoming.popleft())  # only the loop pops: no race with the check
 
     def _apply_all(self, alerts: list[tuple[int, Alert]]) -> None:
         for seq, alert in alerts:

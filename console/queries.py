@@ -13,10 +13,14 @@ _LIST_BASE = "SELECT doc FROM alerts"
 _ORDER = " ORDER BY last_seen DESC, id DESC LIMIT %(limit)s"
 OPEN_STATUSES = ("new", "acknowledged", "assigned")
 
-# A responder sees what was assigned or pushed to them, nothing else.
+# A responder sees what was assigned or pushed to them or to their groups (%(groups)s, a text[]), or
+# what they acknowledged, nothing else.
 _ROUTED_TO_USER = """(
     doc->>'assignee' = %(user)s
     OR doc->'responders' ? %(user)s
+    OR doc->>'assignee' = ANY(%(groups)s::text[])
+    OR doc->'responders' ?| %(groups)s::text[]
+    OR doc->>'acknowledged_by' = %(user)s
     OR EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id AND d.recipient = %(user)s)
 )"""
 
@@ -32,6 +36,7 @@ class AlertFilters:
     since: datetime | None = None
     until: datetime | None = None
     routed_to: str | None = None
+    routed_groups: list[str] = field(default_factory=list)  # the responder's groups (with routed_to)
     after: tuple[datetime, str] | None = None  # keyset cursor: (last_seen, id) of the last row seen
     limit: int = 100
 
@@ -60,7 +65,7 @@ def list_alerts(filters: AlertFilters) -> tuple[str, dict[str, Any]]:
         params["until"] = filters.until
     if filters.routed_to is not None:
         clauses.append(_ROUTED_TO_USER)
-        params["user"] = filters.routed_to
+        params["user"], params["groups"] = filters.routed_to, filters.routed_groups
     if filters.after is not None:
         clauses.append("(last_seen, id) < (%(after_ts)s, %(after_id)s)")
         params["after_ts"], params["after_id"] = filters.after
@@ -85,6 +90,8 @@ DELIVERIES = """
     FROM alert_deliveries WHERE alert_id = %(id)s ORDER BY created_at, id
 """
 
+# A photo from the scene that came with a note (alerting's alert_photos).
+SCENE_PHOTO = "SELECT jpeg, actor FROM alert_photos WHERE id = %(photo)s AND alert_id = %(alert)s"
 EVIDENCE_OF_INCIDENT = """
     SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source FROM incidents WHERE id = %(id)s LIMIT 1
 """

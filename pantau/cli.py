@@ -224,6 +224,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench_alerting(rate_per_s=args.rate or 500.0, duration_s=args.duration_s).render())
         return 0
+    if args.what == "history":
+        from archive.bench import bench_history
+
+        history_report = bench_history()
+        print(history_report.render())
+        return 0  # a missed target is in the verdict, not the exit code
     if args.what == "console":
         from console.bench import bench_console
 
@@ -357,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting", "console"])
+    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting", "console", "history"])
     p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
     p.add_argument("--clients", type=int, default=1000, help="console: websocket clients (--rate: changes/s, 100)")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")

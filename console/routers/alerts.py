@@ -3,7 +3,8 @@ about one alert: its incidents, audit trail with notes, and delivery log).
 
 Read from TimescaleDB, newest first, with a keyset cursor (stable while alerts keep changing).
 Operators, admins and planners see every alert; a responder sees only the alerts assigned or pushed
-to them. ``GET /api/v1/alerts/open`` is the live board from the alerts topic, most urgent first.
+to them or to their groups (``console.responders``), or that they acknowledged. ``GET
+/api/v1/alerts/open`` is the live board from the alerts topic, most urgent first.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from psycopg_pool import PoolTimeout
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -21,6 +22,8 @@ from alerting.api.models import AuditEntry, DeliverySummary
 from alerting.schemas import Alert
 from console import queries
 from console.deps import Feed, Pool
+from console.feed import ClientFilter
+from console.responders import responder_scope
 from pantau.auth import Principal, Role
 from pantau.webauth import require_roles
 
@@ -88,18 +91,17 @@ def _fetch(pool: Pool, statement: str, params: dict[str, Any]) -> list[tuple[Any
 
 
 @router.get("/alerts/open", response_model=list[Alert])
-def list_open_alerts(feed: Feed, principal: Reader) -> list[Alert]:
-    """The live board (from the alerts topic), most urgent first."""
-    alerts = feed.open_alerts()
-    if principal.role is Role.responder:
-        alerts = [a for a in alerts if a.assignee == principal.user or principal.user in a.responders]
-    return alerts
+def list_open_alerts(feed: Feed, principal: Reader, request: Request) -> list[Alert]:
+    """The live board (from the alerts topic), most urgent first (a responder's: theirs and their groups')."""
+    responder, groups = responder_scope(request, principal)
+    return feed.open_alerts(ClientFilter(responder=responder, groups=groups) if responder is not None else None)
 
 
 @router.get("/alerts", response_model=AlertPage)
 def list_alerts(
     pool: Pool,
     principal: Reader,
+    request: Request,
     status_: Annotated[list[StatusFilter], Query(alias="status")] = [],  # noqa: B006 - FastAPI query lists
     priority: Annotated[list[Annotated[int, Field(ge=1, le=4)]], Query()] = [],  # noqa: B006
     type_: Annotated[list[Annotated[str, Field(max_length=64)]], Query(alias="type")] = [],  # noqa: B006
@@ -110,6 +112,7 @@ def list_alerts(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AlertPage:
     statuses = sorted({s for f in status_ for s in (queries.OPEN_STATUSES if f == "open" else (f,))})
+    responder, groups = responder_scope(request, principal)
     filters = queries.AlertFilters(
         statuses=statuses,
         priorities=priority,
@@ -117,7 +120,8 @@ def list_alerts(
         districts=district,
         since=since,
         until=until,
-        routed_to=principal.user if principal.role is Role.responder else None,
+        routed_to=responder,
+        routed_groups=sorted(groups),
         after=_decode_cursor(cursor) if cursor else None,
         limit=limit + 1,  # one more tells whether there is a next page
     )
@@ -133,11 +137,13 @@ def alert_detail(
     alert_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")],
     pool: Pool,
     principal: Reader,
+    request: Request,
 ) -> AlertDetail:
     params: dict[str, Any] = {"id": alert_id}
     statement = queries.ALERT
-    if principal.role is Role.responder:
-        statement, params["user"] = queries.ALERT_ROUTED, principal.user
+    responder, groups = responder_scope(request, principal)
+    if responder is not None:
+        statement, params["user"], params["groups"] = queries.ALERT_ROUTED, responder, sorted(groups)
     rows = _fetch(pool, statement, params)
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import httpx
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
 
 from alerting.schemas import Alert
-from console.settings import Settings
-from pantau.auth import Principal, Role, issue_token
+from console.alerting_client import forward
+from pantau.auth import Principal, Role
 from pantau.webauth import require_roles
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["commands"])
@@ -28,35 +26,13 @@ CommandName = Literal["ack", "assign", "resolve", "close", "note", "report", "so
 Payload = Annotated[dict[str, Any], Body(description="the command's fields (docs/console-api.md)")]
 
 
-def _forward(request: Request, principal: Principal, path: str, payload: dict[str, Any]) -> JSONResponse:
-    settings: Settings = request.app.state.settings
-    client: httpx.Client = request.app.state.alerting_client
-    token = issue_token(request.app.state.token_secret, principal.role, principal.user, ttl_s=60, kind="user")
-    try:
-        answer = client.post(
-            path, json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=settings.alerting_timeout_s
-        )
-    except httpx.HTTPError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"the alerting service cannot be reached: {exc}"
-        ) from exc
-    try:
-        body = answer.json()
-    except ValueError:
-        body = {"detail": f"alerting answered {answer.status_code} without JSON"}
-        return JSONResponse(body, status_code=status.HTTP_502_BAD_GATEWAY)
-    return JSONResponse(body, status_code=answer.status_code)
-
-
 @router.post("", response_model=Alert, status_code=status.HTTP_201_CREATED)
-def raise_alert(payload: Payload, request: Request, principal: Raiser) -> JSONResponse:
+def raise_alert(payload: Payload, request: Request, principal: Raiser) -> Response:
     """Raise an alert by hand (a phone call, a citizen's report), with an optional JPEG photo."""
-    return _forward(request, principal, "/api/v1/alerts", payload)
+    return forward(request, principal, "POST", "/api/v1/alerts", payload)
 
 
 @router.post("/{alert_id}/{command}", response_model=Alert)
-def command(
-    alert_id: AlertId, command: CommandName, payload: Payload, request: Request, principal: Actor
-) -> JSONResponse:
-    """Run a lifecycle command on an alert as the signed-in person."""
-    return _forward(request, principal, f"/api/v1/alerts/{alert_id}/{command}", payload)
+def command(alert_id: AlertId, command: CommandName, payload: Payload, request: Request, principal: Actor) -> Response:
+    """Run a lifecycle command on an alert as the signed-in person (a note may carry a scene photo)."""
+    return forward(request, principal, "POST", f"/api/v1/alerts/{alert_id}/{command}", payload)

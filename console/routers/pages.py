@@ -1,17 +1,43 @@
-"""The operator page: one HTML shell for every visitor (an anonymous one sees only the login form;
-every datum comes from the authenticated API). Assets ship in the package: no CDN."""
+"""The operator page (``/``) and the responders' phone page (``/responder``, with its web app manifest
+and service worker): one HTML shell each for every visitor (an anonymous one sees only the login
+form; every datum comes from the authenticated API). Assets ship in the package: no CDN."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 router = APIRouter(tags=["pages"])
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+RESPONDER_DIR = STATIC_DIR / "responder"
+# Served under /responder so that its scope can cover the page (/responder and below).
+SERVICE_WORKER_HEADERS = {"Service-Worker-Allowed": "/responder", "Cache-Control": "no-cache"}
 
 
 @router.get("/", response_class=HTMLResponse)
 def index() -> HTMLResponse:
     return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/responder", response_class=HTMLResponse)
+def responder() -> HTMLResponse:
+    """The responders' phone page (an installable web app); like ``/``, a shell: data needs a login."""
+    return HTMLResponse((RESPONDER_DIR / "index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/responder/manifest.webmanifest", response_class=FileResponse)
+def responder_manifest() -> FileResponse:
+    """The web app manifest: name, icons, colours, ``display: standalone``, ``start_url: /responder``."""
+    return FileResponse(
+        RESPONDER_DIR / "manifest.webmanifest",
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/responder/sw.js", response_class=FileResponse)
+def responder_service_worker() -> FileResponse:
+    """The service worker: shows Web Push notifications (stand-downs too) and opens the page on a tap."""
+    return FileResponse(RESPONDER_DIR / "sw.js", media_type="text/javascript", headers=SERVICE_WORKER_HEADERS)

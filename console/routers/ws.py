@@ -26,6 +26,7 @@ from starlette.websockets import WebSocketState
 
 from alerting.schemas import Alert
 from console.feed import AlertFeed, ClientFilter, Subscriber
+from console.responders import responder_scope
 from pantau.auth import Role
 from pantau.webauth import authenticator
 
@@ -49,7 +50,7 @@ def _same_origin(websocket: WebSocket) -> bool:
     return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
 
 
-def _filter_from(websocket: WebSocket, responder: str | None) -> ClientFilter:
+def _filter_from(websocket: WebSocket, responder: str | None, groups: frozenset[str] = frozenset()) -> ClientFilter:
     params = websocket.query_params
     min_priority = params.get("min_priority")
     if min_priority is not None and min_priority not in {"1", "2", "3", "4"}:
@@ -59,6 +60,7 @@ def _filter_from(websocket: WebSocket, responder: str | None) -> ClientFilter:
         types=frozenset(params.getlist("type")),
         max_priority=int(min_priority) if min_priority else 4,
         responder=responder,
+        groups=groups,
     )
 
 
@@ -97,8 +99,8 @@ async def alerts_feed(websocket: WebSocket) -> None:
         await _refuse(websocket, 403, f"role {principal.role.value} may not watch alerts")
         return
     try:
-        responder = principal.user if principal.role is Role.responder else None
-        client_filter, since = _filter_from(websocket, responder), _since_from(websocket)
+        responder, groups = await asyncio.to_thread(responder_scope, websocket, principal)
+        client_filter, since = _filter_from(websocket, responder, groups), _since_from(websocket)
     except ValueError as exc:
         await _refuse(websocket, 400, str(exc))
         return
@@ -113,9 +115,7 @@ async def alerts_feed(websocket: WebSocket) -> None:
         elif backlog:
             await websocket.send_text(_changes(feed, backlog))
         while True:
-            try:
-                await asyncio.wait_for(sub.wake.wait(), timeout=heartbeat_s)
-            except TimeoutError:
+            if not await sub.wait(heartbeat_s):  # nothing for heartbeat_s (one timer per interval, not per wait)
                 await websocket.send_json({"type": "heartbeat", "seq": max(sub.sent_seq, feed.head_seq)})
                 continue
             if sub.overflowed:

@@ -545,7 +545,16 @@
             "ul",
             { class: "notes", testid: "notes" },
             list.map((n) =>
-              el("li", {}, el("div", { class: "meta" }, `${n.actor} · ${P.i18n.dateTime(n.at)}`), el("div", { class: "text" }, (n.detail && n.detail.text) || "")),
+              el(
+                "li",
+                {},
+                el("div", { class: "meta" }, `${n.actor} · ${P.i18n.dateTime(n.at)}`),
+                el("div", { class: "text" }, (n.detail && n.detail.text) || ""),
+                // A photo from the scene (a responder's note): served under the evidence access record.
+                n.detail && n.detail.photo_id && alert
+                  ? el("img", { class: "note-photo", testid: "note-photo", loading: "lazy", alt: n.actor, src: `/api/v1/alerts/${seg(alert.id)}/photos/${seg(n.detail.photo_id)}`, style: { display: "block", maxWidth: "100%", marginTop: "4px" } })
+                  : null,
+              ),
             ),
           )
         : el("p", { class: "muted" }, t("detail.noNotes")),

@@ -60,7 +60,22 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/cameras/{camera_id}/zones"): OPS,
     ("GET", "/api/v1/cameras/{camera_id}/still"): OPS,
     ("PUT", "/api/v1/cameras/{camera_id}/zones"): ADMIN,
+    ("GET", "/api/v1/history/incidents"): READERS,
+    ("GET", "/api/v1/history/heatmap"): READERS,
+    ("GET", "/api/v1/history/response-times"): READERS,
+    ("GET", "/api/v1/history/false-alarms"): READERS,
+    ("GET", "/api/v1/history/sensors/{sensor_id:path}"): READERS,
+    ("GET", "/api/v1/history/readings"): READERS,
+    ("GET", "/api/v1/history/top-sources"): READERS,
+    ("GET", "/api/v1/history/cap"): READERS,
     ("WS", "/ws/alerts"): ACTORS,
+    ("GET", "/responder"): EVERYONE,  # the responders' page shell: the login form, no data
+    ("GET", "/responder/manifest.webmanifest"): EVERYONE,
+    ("GET", "/responder/sw.js"): EVERYONE,
+    ("GET", "/api/v1/push/vapid-public-key"): ACTORS,
+    ("POST", "/api/v1/push/subscriptions"): ACTORS,
+    ("DELETE", "/api/v1/push/subscriptions"): ACTORS,
+    ("GET", "/api/v1/alerts/{alert_id}/photos/{photo_id}"): ACTORS,
 }
 PATH_VALUES = {
     "{alert_id}": "no-such-alert",
@@ -69,6 +84,7 @@ PATH_VALUES = {
     "{case_id}": "no-such-case",
     "{handover_id}": "no-such-handover",
     "{camera_id}": "no-such-camera",
+    "{sensor_id:path}": "no-such-sensor",
 }
 
 

@@ -2,7 +2,9 @@
 note | report | sop`` and the alert's audit.
 
 The acting user is the bearer token's subject. Operators and admins run the lifecycle; responders
-report their status (``report``) and add notes. Admins are the supervisors who may resolve with
+report their status (``report``), add notes (with a photo from the scene, if they like) and
+acknowledge (``ack``) a new alert that is theirs: assigned or sent to them or to one of their
+groups (the routing config's ``responders[].groups``). Admins are the supervisors who may resolve with
 procedure steps still open (``override_reason``). Every answer is the alert's new state; a stale
 ``version`` is a 409 that says what changed.
 """
@@ -32,19 +34,26 @@ Raiser = Annotated[Principal, Depends(require_roles(Role.operator, Role.admin))]
 Payload = Annotated[dict[str, Any], Body(description="the fields the command needs (see alerting.lifecycle)")]
 
 
+def responder_groups(engine: Engine, user: str) -> list[str]:
+    """The groups the routing config puts responder ``user`` in (responder ids are user names)."""
+    return [group for person in engine.book.config.routing.responders if person.id == user for group in person.groups]
+
+
 def _run(engine: Engine, alert_id: str, action: Action, raw: dict[str, Any], principal: Principal) -> Alert:
     try:
         body = BODIES[action].model_validate(raw)
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, format_validation_error(exc)) from exc
+    responder = principal.role is Role.responder
     try:
         return engine.command(
             alert_id,
             action,
             body,
             principal.user,
-            responder_only=principal.role is Role.responder,
+            responder_only=responder,
             supervisor=principal.role is Role.admin,
+            groups=responder_groups(engine, principal.user) if responder else (),
         )
     except CommandError as exc:
         raise HTTPException(exc.status_code, str(exc)) from exc
@@ -68,7 +77,7 @@ def raise_manual(payload: Payload, engine: Engine, principal: Raiser) -> Alert:
 
 @router.post("/{alert_id}/ack", response_model=Alert)
 def ack(alert_id: AlertId, payload: Payload, engine: Engine, principal: Actor) -> Alert:
-    """Acknowledge a new alert: ``{"version": N, "reason": "..."}``."""
+    """Acknowledge a new alert: ``{"version": N, "reason": "..."}`` (a responder: one that is theirs)."""
     return _run(engine, alert_id, "ack", payload, principal)
 
 
@@ -92,7 +101,8 @@ def close(alert_id: AlertId, payload: Payload, engine: Engine, principal: Actor)
 
 @router.post("/{alert_id}/note", response_model=Alert)
 def note(alert_id: AlertId, payload: Payload, engine: Engine, principal: Actor) -> Alert:
-    """Add a note: ``{"text": "..."}`` (a version is optional: notes never conflict)."""
+    """Add a note: ``{"text": "...", "photo_jpeg_b64": "..."}`` (text, a JPEG photo of at most 5 MB, or both;
+    a version is optional: notes never conflict)."""
     return _run(engine, alert_id, "note", payload, principal)
 
 
