@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
             if ready:
                 settings.ready_file.parent.mkdir(parents=True, exist_ok=True)
                 settings.ready_file.write_text("ready\n")
+        gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
         try:
             yield
         finally:
@@ -132,6 +134,9 @@ def main() -> None:
     import uvicorn
 
     settings = Settings()
+    # A thousand websocket clients are ~400,000 live objects: with the default thresholds a full
+    # collection over them pauses every send for 0.2-0.35 s (docs/benchmarks.md, bench console).
+    gc.set_threshold(50_000, 20, 100)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s console %(message)s")
     uvicorn.run(
         create_app(settings),
