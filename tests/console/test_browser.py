@@ -160,3 +160,38 @@ def test_an_operator_raises_an_alert_by_hand(
     )
     assert lat == lon == 1
     assert _errors(ani) == []
+
+
+def test_keyboard_only_on_a_laptop_in_english(
+    browser: Browser, pipeline_factory: Callable[..., Pipeline], person_factory: PersonFactory
+) -> None:
+    pipeline = pipeline_factory(CONFIG, services=("archiver", "alerting", "console"))
+    ani = person_factory(pipeline, "ani", Role.operator)
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{pipeline.console_port}/")
+    page.get_by_test_id("login-username").fill(ani.name)
+    page.get_by_test_id("login-password").fill(ani.password)
+    page.keyboard.press("Enter")
+    status = page.get_by_test_id("conn-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=15_000)
+    page.get_by_test_id("lang-toggle").click()  # Indonesian by default; English on request
+    expect(status).to_have_text("live")
+    _produce_incident(pipeline, "inc-wl-1", "wl-01", "water_level_high", "high")
+    _produce_incident(pipeline, "inc-smoke-2", "smoke-01", "smoke", "critical")
+    rows = page.get_by_test_id("alert-row")
+    expect(rows).to_have_count(2, timeout=15_000)
+    expect(rows.first).to_contain_text("smoke-01")  # the most urgent first
+    expect(rows.first).to_have_attribute("data-priority", "1")
+    # j selects the first row, Enter opens it, a acknowledges it: no mouse.
+    page.evaluate("document.activeElement.blur()")  # as a click on the empty queue would: Enter is the row's
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("alert-detail")).to_be_visible()
+    page.keyboard.press("a")
+    expect(rows.first).to_have_attribute("data-status", "acknowledged", timeout=10_000)
+    expect(page.get_by_test_id("detail-status")).to_contain_text("cknowledged")
+    # Times in the configured timezone, marked WIB.
+    expect(page.get_by_test_id("alert-detail")).to_contain_text("WIB")
+    _shot(page, "keyboard-laptop-en")
+    context.close()
