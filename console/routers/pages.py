@@ -5,9 +5,11 @@ form; every datum comes from the authenticated API). Assets ship in the package:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, status
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 router = APIRouter(tags=["pages"])
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -41,3 +43,9 @@ def responder_manifest() -> FileResponse:
 def responder_service_worker() -> FileResponse:
     """The service worker: shows Web Push notifications (stand-downs too) and opens the page on a tap."""
     return FileResponse(RESPONDER_DIR / "sw.js", media_type="text/javascript", headers=SERVICE_WORKER_HEADERS)
+
+
+@router.get("/alerts/{alert_id}", response_class=RedirectResponse, status_code=status.HTTP_303_SEE_OTHER)
+def alert_link(alert_id: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9-]{1,64}$")]) -> RedirectResponse:
+    """The link in a push (``{console_url}/alerts/{id}``): the responder page, on that alert."""
+    return RedirectResponse(f"/responder#/alert/{alert_id}", status_code=status.HTTP_303_SEE_OTHER)

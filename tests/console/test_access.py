@@ -34,6 +34,7 @@ ADMIN = frozenset({"admin"})
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/"): EVERYONE,  # the page shell: the login form, no data
     ("GET", "/healthz"): EVERYONE,
+    ("GET", "/alerts/{alert_id}"): EVERYONE,  # a push's link: a redirect to the responder page
     ("GET", "/readyz"): EVERYONE,
     ("POST", "/api/v1/session"): EVERYONE,  # logging in
     ("DELETE", "/api/v1/session"): SIGNED_IN,

@@ -113,3 +113,8 @@ def test_the_service_worker_may_control_the_page() -> None:
     assert "stand_down" in source
     manifest = pages.responder_manifest()
     assert manifest.media_type == "application/manifest+json"
+
+
+def test_a_pushs_link_opens_the_responder_page_on_its_alert() -> None:
+    answer = pages.alert_link("3f2a-alert-1")
+    assert answer.status_code == 303 and answer.headers["location"] == "/responder#/alert/3f2a-alert-1"
