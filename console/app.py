@@ -19,6 +19,7 @@ from console.configview import ConfigView
 from console.db import make_pool
 from console.feed import AlertFeed
 from console.ratelimit import LoginLimiter
+from console.reports.scheduler import ReportsConfig, run_schedule
 from console.routers import (
     alerts,
     audit,
@@ -32,6 +33,7 @@ from console.routers import (
     pages,
     photos,
     push,
+    reports,
     session,
     uiconfig,
     ws,
@@ -81,10 +83,17 @@ def create_app(settings: Settings) -> FastAPI:
             if ready:
                 settings.ready_file.parent.mkdir(parents=True, exist_ok=True)
                 settings.ready_file.write_text("ready\n")
+
+        def report_schedule() -> tuple[ReportsConfig, str]:
+            view = app.state.config_view.current()
+            return view.reports, view.alerting.timezone
+
+        reports_task = asyncio.create_task(run_schedule(pool, settings, report_schedule))
         gc.freeze()  # what start-up built lives as long as the process: keep it out of every collection
         try:
             yield
         finally:
+            reports_task.cancel()
             await asyncio.to_thread(feed.close)
             await asyncio.to_thread(camera_status.close)
             app.state.alerting_client.close()
@@ -122,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit,
         zones,
         history,
+        reports,
         ws,
         pages,
     ):

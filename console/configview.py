@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerting.config import AlertingFile
+from console.reports.scheduler import ReportsConfig
 from ingest.cameras.config import CameraConfig
 from pantau.config import load_config_file, parse_section
 from pantau.exceptions import ConfigError
@@ -22,6 +23,12 @@ class CamerasSection(BaseModel):
     cameras: list[CameraConfig] = Field(default_factory=list)
 
 
+class ReportsSection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+
+
 class ConsoleView(BaseModel):
     """What the console reads from the configuration file."""
 
@@ -29,6 +36,7 @@ class ConsoleView(BaseModel):
 
     alerting: AlertingFile
     cameras: list[CameraConfig]
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
 
 class ConfigView:
@@ -52,6 +60,7 @@ class ConfigView:
                 view = ConsoleView(
                     alerting=parse_section(AlertingFile, data, source),
                     cameras=parse_section(CamerasSection, data, source).cameras,
+                    reports=parse_section(ReportsSection, data, source).reports,
                 )
             except (ConfigError, OSError):
                 if self._view is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from pantau.settings import CommonSettings
 
@@ -24,3 +24,11 @@ class Settings(CommonSettings):
     login_window_s: float = Field(300, gt=0, description="Window of the failed-login count")
     alerting_url: str = Field("http://127.0.0.1:8002", description="Alerting service the console forwards commands to")
     alerting_timeout_s: float = Field(10.0, gt=0, description="Timeout of a forwarded command")
+    reports_dir: Path = Field(Path("reports"), description="Where the daily and weekly reports are kept")
+    smtp_host: str | None = Field(None, description="SMTP server the reports are mailed through (unset: not mailed)")
+    smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP server (465 with smtp_ssl)")
+    smtp_user: str | None = Field(None, description="SMTP login (unset: no login)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_from: str = Field("pantau@localhost", description="Sender address of the reports")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_ssl: bool = Field(False, description="Connect to the SMTP server over implicit TLS")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from pantau.exceptions import ConfigError
 
-KNOWN_SECTIONS: tuple[str, ...] = ("timezone", "sensors", "sensor_rules", "cameras", "alerting")
+KNOWN_SECTIONS: tuple[str, ...] = ("timezone", "sensors", "sensor_rules", "cameras", "alerting", "reports")
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,10 +11,11 @@ def check_config(path: Path) -> None:
     """Raise :class:`~pantau.exceptions.ConfigError` naming the first invalid key, if any."""
     from alerting.config import AlertingFile
     from archive.service import ArchiveConfig
+    from console.configview import ReportsSection
     from detectors.config import DetectorsConfig
     from detectors.zones.config import CameraDetectorsConfig
 
     data = load_config_file(path)
     # CameraDetectorsConfig is ingest's camera model plus the zones and rules, so it checks both.
-    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig, AlertingFile):
+    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig, AlertingFile, ReportsSection):
         parse_section(model, data, str(path))

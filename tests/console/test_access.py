@@ -69,6 +69,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/history/readings"): READERS,
     ("GET", "/api/v1/history/top-sources"): READERS,
     ("GET", "/api/v1/history/cap"): READERS,
+    ("GET", "/api/v1/reports"): READERS,
+    ("POST", "/api/v1/reports"): ADMIN,
+    ("GET", "/api/v1/reports/{report_id}.html"): READERS,
+    ("GET", "/api/v1/reports/{report_id}.pdf"): READERS,
     ("WS", "/ws/alerts"): ACTORS,
     ("GET", "/responder"): EVERYONE,  # the responders' page shell: the login form, no data
     ("GET", "/responder/manifest.webmanifest"): EVERYONE,

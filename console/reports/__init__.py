@@ -1,0 +1,1 @@
+"""Scheduled leadership reports (daily and weekly summaries); work in progress."""

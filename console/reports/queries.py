@@ -1,0 +1,71 @@
+"""The SQL of the leadership reports: fixed text, every value a bound parameter.
+
+Reads what the archiver and alerting own (``incidents``, ``alerts``) and keeps the console's own
+``reports`` table (one row per kind and period, which makes building a period twice a no-op).
+"""
+
+from __future__ import annotations
+
+from console.history_queries import NOT_REAL_WORK, RESPONSE_TIMES
+
+__all__ = ["NOT_REAL_WORK", "RESPONSE_TIMES"]
+
+SCHEMA_STATEMENTS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS reports (
+        id           bigserial   PRIMARY KEY,
+        kind         text        NOT NULL CHECK (kind IN ('daily', 'weekly')),
+        period_from  timestamptz NOT NULL,
+        period_to    timestamptz NOT NULL,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        html_path    text        NOT NULL,
+        pdf_path     text        NOT NULL,
+        mailed_to    text[]      NOT NULL DEFAULT '{}',
+        mail_error   text,
+        UNIQUE (kind, period_from)
+    )
+    """,
+)
+
+INCIDENTS_BY_DISTRICT_TYPE = """
+    SELECT coalesce(district, '') AS district, type, count(*)::bigint
+    FROM incidents
+    WHERE phase = 'raised' AND ts >= %(start)s AND ts < %(end)s
+    GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+"""
+
+TOP_ISSUES = """
+    SELECT type, source, coalesce(district, '') AS district, count(*)::bigint, max(title)
+    FROM incidents
+    WHERE phase = 'raised' AND ts >= %(start)s AND ts < %(end)s
+    GROUP BY type, source, 3 ORDER BY 4 DESC, 1, 2 LIMIT %(limit)s
+"""
+
+NOTABLE_ALERTS = """
+    SELECT id, priority, type, source, coalesce(district, ''), status, first_seen, count,
+           coalesce(doc->>'title', '')
+    FROM alerts
+    WHERE first_seen >= %(start)s AND first_seen < %(end)s AND priority <= %(max_priority)s
+    ORDER BY priority, count DESC, first_seen LIMIT %(limit)s
+"""
+
+ADVISORY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%(key)s, 0))"
+
+EXISTING = "SELECT id FROM reports WHERE kind = %(kind)s AND period_from = %(start)s"
+
+INSERT_REPORT = """
+    INSERT INTO reports (kind, period_from, period_to, html_path, pdf_path, mailed_to, mail_error)
+    VALUES (%(kind)s, %(start)s, %(end)s, %(html)s, %(pdf)s, %(mailed_to)s, %(mail_error)s)
+    ON CONFLICT (kind, period_from) DO NOTHING
+    RETURNING id
+"""
+
+LIST_REPORTS = """
+    SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error
+    FROM reports ORDER BY period_from DESC, kind LIMIT %(limit)s
+"""
+
+GET_REPORT = """
+    SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error
+    FROM reports WHERE id = %(id)s
+"""
