@@ -25,6 +25,10 @@ class Settings(CommonSettings):
     alerting_url: str = Field("http://127.0.0.1:8002", description="Alerting service the console forwards commands to")
     alerting_timeout_s: float = Field(10.0, gt=0, description="Timeout of a forwarded command")
     reports_dir: Path = Field(Path("reports"), description="Where the daily and weekly reports are kept")
+    reports_retention_days: int = Field(400, ge=0, description="Days reports are kept (0: forever)")
+    reports_catch_up: int = Field(
+        7, ge=1, le=60, description="Missed runs per kind a console builds on start (after an outage)"
+    )
     smtp_host: str | None = Field(None, description="SMTP server the reports are mailed through (unset: not mailed)")
     smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP server (465 with smtp_ssl)")
     smtp_user: str | None = Field(None, description="SMTP login (unset: no login)")

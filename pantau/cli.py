@@ -8,6 +8,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from pantau.auth import Role, issue_token
@@ -183,6 +184,29 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from console.reports.command import run_report
+    from console.settings import Settings as ConsoleSettings
+
+    stack = _stack()
+    common = _service_settings(stack)
+    console = ConsoleSettings()
+    overrides: dict[str, object] = {"kafka_bootstrap": common.kafka_bootstrap, "database_url": common.database_url}
+    if "reports_dir" not in console.model_fields_set:  # where `pantau up`'s console keeps them
+        overrides["reports_dir"] = stack.settings.home / "reports"
+    settings = console.model_copy(update=overrides)
+    result = run_report(settings, args.kind, args.day, args.send)
+    period = f"{result.start.date().isoformat()} .. {result.end.date().isoformat()} (end exclusive)"
+    print(f"{args.kind} report {period}: {'built' if result.created else 'already kept'}")
+    print(f"  {result.html_path}\n  {result.pdf_path}")
+    if result.mailed_to:
+        print(f"  mailed to {', '.join(result.mailed_to)}")
+    if result.mail_error:
+        print(f"  not mailed: {result.mail_error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     settings = CommonSettings()
     secret = settings.require_token_secret() if settings.token_secret else local_token_secret(StackSettings().home)
@@ -348,6 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("name")
     u.add_argument("--ttl", type=int, default=30 * 86400, help="seconds the token is valid")
     p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("report", help="build the daily or weekly leadership report now")
+    p.add_argument("kind", choices=["daily", "weekly"])
+    p.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        default=None,
+        help="YYYY-MM-DD: the local day (daily) or the last of the seven days (weekly); default: the last run's",
+    )
+    p.add_argument("--send", action="store_true", help="also mail it to the configured recipients")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("vapid-keys", help="print a new VAPID key pair for the Web Push channel")
     p.set_defaults(func=cmd_vapid_keys)

@@ -91,6 +91,7 @@ class Supervisor:
         env.update(self.stack.env())
         env.setdefault("PANTAU_TOKEN_SECRET", local_token_secret(self.home))
         env.setdefault("PANTAU_EVIDENCE_DIR", str(self.home / "evidence"))
+        env.setdefault("PANTAU_REPORTS_DIR", str(self.home / "reports"))
         if config is not None:
             env["PANTAU_CONFIG"] = str(config.resolve())
         env.update(self.extra_env)

@@ -58,6 +58,7 @@ def pipeline_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., Pip
                 "PANTAU_ALERTING_URL": f"http://127.0.0.1:{alerting_port}",
                 "PANTAU_HEARTBEAT_INTERVAL_S": "2",
                 "PANTAU_EVIDENCE_DIR": str(tmp_path / f"evidence-{tag}"),
+                "PANTAU_REPORTS_DIR": str(tmp_path / f"reports-{tag}"),
             }
         )
         env.update(extra_env)

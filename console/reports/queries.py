@@ -69,3 +69,9 @@ GET_REPORT = """
     SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error
     FROM reports WHERE id = %(id)s
 """
+
+LATEST_PERIOD = "SELECT max(period_from) FROM reports WHERE kind = %(kind)s HAVING count(*) > 0"
+
+DELETE_OLD = "DELETE FROM reports WHERE period_to < %(cutoff)s RETURNING html_path, pdf_path"
+
+PATHS = "SELECT html_path, pdf_path, mailed_to, mail_error FROM reports WHERE id = %(id)s"

@@ -2,7 +2,9 @@
 
 A daily report covers the previous local day ``[midnight, midnight)``; it runs every day at
 ``daily_at``. A weekly report covers the seven local days ending at the midnight of the run day; it
-runs on ``weekly_on`` at ``weekly_at``.
+runs on ``weekly_on`` at ``weekly_at``. A console that starts builds the runs missed while no console
+was up (since the newest kept report of each kind, at most ``PANTAU_REPORTS_CATCH_UP``; only the last
+one on a deployment that has none yet), and deletes reports older than ``PANTAU_REPORTS_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from console.settings import Settings
 
 Kind = Literal["daily", "weekly"]
+KINDS: tuple[Kind, Kind] = ("daily", "weekly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -67,6 +71,34 @@ def next_run(kind: Kind, now: datetime, config: ReportsConfig, tz: ZoneInfo) -> 
     if candidate <= local:
         candidate = _at(local + timedelta(days=days_ahead + 7), config.weekly_at, tz)
     return candidate
+
+
+def previous_run(kind: Kind, now: datetime, config: ReportsConfig, tz: ZoneInfo) -> datetime:
+    """The last scheduled run of ``kind`` at or before ``now`` (aware, in ``tz``)."""
+    local = now.astimezone(tz)
+    if kind == "daily":
+        candidate = _at(local, config.daily_at, tz)
+        return candidate if candidate <= local else _at(local - timedelta(days=1), config.daily_at, tz)
+    target = WEEKDAYS.index(config.weekly_on)
+    days_back = (local.weekday() - target) % 7
+    candidate = _at(local - timedelta(days=days_back), config.weekly_at, tz)
+    return candidate if candidate <= local else _at(local - timedelta(days=days_back + 7), config.weekly_at, tz)
+
+
+def missed_runs(
+    kind: Kind, now: datetime, config: ReportsConfig, tz: ZoneInfo, latest_built: datetime | None, limit: int
+) -> list[datetime]:
+    """The scheduled runs at or before ``now`` whose period starts after ``latest_built`` (the newest
+    period this kind has a report for), oldest first and at most ``limit``. With no report yet, only the
+    last run: a new deployment does not mail a backlog of empty reports."""
+    runs: list[datetime] = []
+    run = previous_run(kind, now, config, tz)
+    while len(runs) < (limit if latest_built is not None else 1):
+        if latest_built is not None and period_for(kind, run, tz)[0] <= latest_built:
+            break
+        runs.append(run)
+        run = previous_run(kind, run - timedelta(seconds=1), config, tz)
+    return runs[::-1]
 
 
 def period_for(kind: Kind, run_at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -126,6 +158,8 @@ def build_report(
     kind: Kind,
     start: datetime,
     end: datetime,
+    *,
+    mail: bool = True,
 ) -> BuildResult | None:
     """Builds, keeps and mails the report of ``[start, end)`` once.
 
@@ -152,14 +186,14 @@ def build_report(
         mailed_to: list[str] = []
         error: str | None = None
         smtp = smtp_config(settings)
-        if config.recipients and smtp is not None:
+        if mail and config.recipients and smtp is not None:
             try:
                 send(smtp, message(smtp.sender, config.recipients, render.title(data), page, document, pdf_path.name))
                 mailed_to = list(config.recipients)
             except (smtplib.SMTPException, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("report %s not mailed: %s", stem, error)
-        elif config.recipients:
+        elif mail and config.recipients:
             error = "no SMTP server configured (PANTAU_SMTP_HOST)"
         inserted = conn.execute(
             q.INSERT_REPORT,
@@ -179,13 +213,56 @@ def build_report(
         return BuildResult(int(inserted[0]), True, mailed_to, error)
 
 
+def latest_period(pool: ConnectionPool, kind: Kind) -> datetime | None:
+    """The start of the newest period ``kind`` has a report for."""
+    ensure_schema(pool)
+    with pool.connection() as conn:
+        row = conn.execute(q.LATEST_PERIOD, {"kind": kind}).fetchone()
+    return row[0] if row is not None else None
+
+
+def catch_up(pool: ConnectionPool, settings: Settings, config: ReportsConfig, tz_name: str, now: datetime) -> int:
+    """Builds (and mails) the reports of runs missed while no console was up, oldest first, at most
+    ``settings.reports_catch_up`` per kind; returns how many were built."""
+    tz = ZoneInfo(tz_name)
+    built = 0
+    for kind in KINDS:
+        for run in missed_runs(kind, now, config, tz, latest_period(pool, kind), settings.reports_catch_up):
+            start, end = period_for(kind, run, tz)
+            result = build_report(pool, settings, config, tz_name, kind, start, end)
+            if result is not None and result.created:
+                log.info("caught up the %s report of %s, missed at %s", kind, start.date(), run.isoformat())
+                built += 1
+    return built
+
+
+def sweep(pool: ConnectionPool, settings: Settings, now: datetime) -> int:
+    """Deletes the reports (rows and files) whose period ended more than ``reports_retention_days`` ago;
+    returns how many. Zero days keeps every report."""
+    if settings.reports_retention_days <= 0:
+        return 0
+    ensure_schema(pool)
+    cutoff = now - timedelta(days=settings.reports_retention_days)
+    with pool.connection() as conn, conn.transaction():
+        rows = conn.execute(q.DELETE_OLD, {"cutoff": cutoff}).fetchall()
+    for html_path, pdf_path in rows:
+        for name in (html_path, pdf_path):
+            try:
+                Path(name).unlink(missing_ok=True)
+            except OSError as exc:  # a file someone moved or locked: the row is gone, say so and go on
+                log.warning("old report file %s not deleted: %s", name, exc)
+    if rows:
+        log.info("deleted %d reports older than %d days", len(rows), settings.reports_retention_days)
+    return len(rows)
+
+
 async def run_schedule(
     pool: ConnectionPool, settings: Settings, current: Callable[[], tuple[ReportsConfig, str]]
 ) -> None:
-    """Forever: sleeps until the next daily or weekly run and builds that report (the console's lifespan
-    starts it as a task and cancels it on shutdown). ``current`` gives the schedule and time zone as the
-    configuration says now."""
-    kinds: tuple[Kind, Kind] = ("daily", "weekly")
+    """Forever: catches up missed runs, then sleeps until the next daily or weekly run and builds that
+    report, sweeping old reports after each (the console's lifespan starts it as a task and cancels it
+    on shutdown). ``current`` gives the schedule and time zone as the configuration says now."""
+    checked_missed = False
     while True:
         try:
             config, tz_name = current()
@@ -193,14 +270,25 @@ async def run_schedule(
             log.exception("report schedule unreadable; retrying in a minute")
             await asyncio.sleep(60.0)
             continue
+        if config.enabled and not checked_missed:
+            try:
+                await asyncio.to_thread(catch_up, pool, settings, config, tz_name, datetime.now(UTC))
+                await asyncio.to_thread(sweep, pool, settings, datetime.now(UTC))
+                checked_missed = True
+            except Exception:
+                # The database may still be starting: try again in a minute rather than skip the catch-up.
+                log.exception("report catch-up failed; retrying in a minute")
+                await asyncio.sleep(60.0)
+                continue
         tz = ZoneInfo(tz_name)
         now = datetime.now(UTC)
-        runs = {k: next_run(k, now, config, tz) for k in kinds}
+        runs = {k: next_run(k, now, config, tz) for k in KINDS}
         due = min(runs.values())
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        if not config.enabled:
+        # Sleep at most an hour at a time, so a changed schedule is seen within the hour.
+        await asyncio.sleep(min(3600.0, max(0.0, (due - datetime.now(UTC)).total_seconds())))
+        if datetime.now(UTC) < due or not config.enabled:
             continue
-        for kind in kinds:
+        for kind in KINDS:
             if runs[kind] != due:
                 continue
             start, end = period_for(kind, due, tz)
@@ -208,4 +296,8 @@ async def run_schedule(
                 await asyncio.to_thread(build_report, pool, settings, config, tz_name, kind, start, end)
             except Exception:
                 log.exception("scheduled %s report failed", kind)
+        try:
+            await asyncio.to_thread(sweep, pool, settings, datetime.now(UTC))
+        except Exception:
+            log.exception("report retention sweep failed")
         await asyncio.sleep(1.0)

@@ -3,12 +3,18 @@ log in as they would in a browser (session cookie plus CSRF header) or call with
 
 from __future__ import annotations
 
+import email
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from psycopg import sql
 
 from pantau import users
@@ -62,3 +68,35 @@ def login_factory() -> Iterator[LoginFactory]:
     yield make
     for client in clients:
         client.close()
+
+
+class Inbox:
+    """Keeps every message the SMTP server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        msg = email.message_from_bytes(raw, _class=EmailMessage, policy=default_policy)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+
+def _smtp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[tuple[Inbox, int]]:
+    """A local SMTP server (aiosmtpd) and its port; the inbox keeps what it receives."""
+    inbox = Inbox()
+    port = _smtp_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

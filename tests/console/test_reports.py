@@ -4,21 +4,15 @@ attachment, idempotency and roles."""
 
 from __future__ import annotations
 
-import email
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from pantau.auth import Role
-from tests.console.conftest import PersonFactory
+from tests.console.conftest import Inbox, PersonFactory
 from tests.console.test_history_api import BASE, INCIDENTS, _handle_alerts, _produce
 from tests.pipeline import Pipeline
 
@@ -32,45 +26,15 @@ reports:
   recipients: [{", ".join(RECIPIENTS)}]
   daily_at: "07:00"
   weekly_on: monday
+  enabled: false  # built through the API here; the schedule and its catch-up are tested on their own
 """
-
-
-class _Inbox:
-    """Keeps every message the SMTP server receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        msg = email.message_from_bytes(raw, _class=EmailMessage, policy=default_policy)
-        self.messages.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_inbox() -> Iterator[tuple[_Inbox, int]]:
-    inbox = _Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.mark.integration
 def test_daily_report_is_built_mailed_once_and_guarded(
     pipeline_factory: Callable[..., Pipeline],
     person_factory: PersonFactory,
-    smtp_inbox: tuple[_Inbox, int],
+    smtp_inbox: tuple[Inbox, int],
     tmp_path: Any,
 ) -> None:
     inbox, port = smtp_inbox
