@@ -8,7 +8,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from pantau.auth import Role, issue_token
@@ -207,6 +207,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from archive.rollups import rebuild_rollups
+    from pantau import db
+
+    settings = _service_settings(_stack())
+    with db.connect(settings, autocommit=True, application_name="pantau-cli") as conn:
+        result = rebuild_rollups(conn, args.start, args.end)
+    if result.incident_rows < 0:
+        print(f"continuous aggregates refreshed for {result.start.isoformat()} .. {result.end.isoformat()}")
+    else:
+        print(
+            f"rollups rebuilt for {result.start.isoformat()} .. {result.end.isoformat()}: "
+            f"{result.incident_rows} incident rows, {result.reading_rows} reading rows"
+        )
+    return 0
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (e.g. 2026-11-01T00:00+07:00)")
+    return value
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     settings = CommonSettings()
     secret = settings.require_token_secret() if settings.token_secret else local_token_secret(StackSettings().home)
@@ -383,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--send", action="store_true", help="also mail it to the configured recipients")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("history", help="the planners' history: rebuild the hourly rollups from the raw tables")
+    p.add_argument("action", choices=["rebuild"])
+    p.add_argument("--from", dest="start", type=_aware, default=None, help="ISO-8601 with zone; default: all")
+    p.add_argument("--to", dest="end", type=_aware, default=None, help="ISO-8601 with zone; default: all")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("vapid-keys", help="print a new VAPID key pair for the Web Push channel")
     p.set_defaults(func=cmd_vapid_keys)

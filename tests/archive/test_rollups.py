@@ -4,6 +4,9 @@ SQL of the licensed path (continuous aggregates), which cannot run on the Apache
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -236,6 +239,25 @@ def test_rollups_equal_hand_counts_and_a_rebuild_after_a_replay(pipeline_factory
         rebuild_rollups(script, h0, h1)
         script.close()  # closing without a commit would drop an uncommitted rebuild
         assert _rollup_rows(conn) == incremental
+
+        # The operators' command does the same: `pantau history rebuild --from --to`.
+        conn.execute(f"DELETE FROM {READING_ROLLUP}")
+        command = [sys.executable, "-m", "pantau.cli", "history", "rebuild", "--from", h0.isoformat()]
+        done = subprocess.run(
+            [*command, "--to", (marker_ts + timedelta(hours=1)).isoformat()],
+            env={**os.environ, **pipeline.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "4 incident rows, 8 reading rows" in done.stdout
+        assert _rollup_rows(conn) == incremental
+        naive = subprocess.run(
+            [*command[:-1], "2026-01-01T00:00"], env={**os.environ, **pipeline.env}, capture_output=True, text=True
+        )
+        assert naive.returncode == 2 and "has no time zone" in naive.stderr
     producer.close()
 
 
