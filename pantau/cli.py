@@ -90,11 +90,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     for state in supervisor.stack.states():
         print(f"{state.name}: {'up' if state.up else 'down'} ({state.detail})")
         ok &= state.up
+    sup_pid = supervisor.supervisor_pid()
+    print(f"supervisor: {'running' if sup_pid else 'down'}" + (f" pid={sup_pid}" if args.pids and sup_pid else ""))
     for svc in supervisor.states():
         label = "ready" if svc.ready else ("starting" if svc.pid else "down")
-        print(f"{svc.name}: {label}" + (f" (pid {svc.pid})" if svc.pid else ""))
+        extra = []
+        if args.pids and svc.pid:
+            extra.append(f"pid={svc.pid}")
+        if svc.restarts:
+            extra.append(f"restarts={svc.restarts} last_exit={svc.last_exit}")
+        print(f"{svc.name}: {label}" + (" " + " ".join(extra) if extra else ""))
         ok &= svc.ready
     return 0 if ok else 1
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    services = tuple(name for name in args.services.split(",") if name) if args.services else SERVICES
+    Supervisor(_stack(), instance=args.instance).supervise(services)
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from pantau.fullconfig import check_config
+
+    supervisor = Supervisor(_stack(), instance=args.instance)
+    config = supervisor.config_path()
+    if config is None:
+        raise PantauError("the services were started without a configuration file: nothing to reload")
+    check_config(config)  # an invalid file is refused here, before any service sees it
+    supervisor.reload()
+    print(f"{config}: valid; every service was asked to apply it (SIGHUP)")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -365,7 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_down)
     p = sub.add_parser("status", help="health of the stack and each service")
     p.add_argument("--instance", default="main", help=instance_help)
+    p.add_argument("--pids", action="store_true", help="add each service's process id")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("supervise", help="run and restart the services (what `pantau up` starts)")
+    p.add_argument("--instance", default="main", help=instance_help)
+    p.add_argument("--services", default="", help="comma-separated; default: all")
+    p.set_defaults(func=cmd_supervise)
+    p = sub.add_parser("reload", help="check the changed config and have every running service apply it")
+    p.add_argument("--instance", default="main", help=instance_help)
+    p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("demo", help="up with the demo config, plus the sensor simulator")
     p.add_argument("--config", type=Path, default=None)
@@ -469,6 +503,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.func is cmd_run:
         # A service sets up its own logging from PANTAU_LOG_LEVEL; kafka-python's INFO is chatter.
         logging.getLogger("kafka").setLevel(logging.WARNING)
+    elif args.func is cmd_supervise:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     else:
         logging.basicConfig(
             level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

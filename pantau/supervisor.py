@@ -1,13 +1,20 @@
-"""Starts, stops and reports Pantau's services on this machine (``pantau up`` / ``down`` / ``status``).
+"""Starts, supervises, stops and reports Pantau's services on this machine (``pantau up`` / ``down`` /
+``status``).
 
-Each service runs as its own process (``pantau run NAME``) with the stack's connection settings in
-its environment, logs to ``<home>/logs/NAME.log`` and signals readiness by creating
-``<home>/run/NAME.ready`` once its consumers are assigned (or its server listens).
+``pantau up`` starts one supervisor process (``pantau supervise``, logging to
+``<home>/logs/supervisor.log``) and returns once every service is ready. The supervisor runs each
+service as its own process (``pantau run NAME``) with the stack's connection settings in its
+environment, and starts a service again when it dies, at once the first time and with a growing
+pause (up to 30 s) when it keeps dying soon after its start. A service logs to
+``<home>/logs/NAME.log`` and signals readiness by creating ``<home>/run/NAME.ready`` once its
+consumers are assigned (or its server listens). The supervisor forwards SIGHUP (``pantau reload``)
+to every service and stops them all on SIGTERM.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -50,11 +57,31 @@ def local_token_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
+RESTART_BACKOFF_MAX_S = 30.0
+# A service that ran this long before dying is restarted at once again (its backoff is forgotten).
+STABLE_AFTER_S = 60.0
+
+
 @dataclass(frozen=True)
 class ServiceState:
     name: str
     pid: int | None
     ready: bool
+    restarts: int = 0
+    last_exit: int | None = None
+
+
+@dataclass
+class _Child:
+    """A service the supervisor runs: its process and its restart bookkeeping."""
+
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 0.0
+    restart_at: float | None = None
+    last_exit: int | None = None
 
 
 class Supervisor:
@@ -66,6 +93,7 @@ class Supervisor:
         self.extra_env = dict(extra_env or {})
         # Instances other than the main one (the benchmark's) keep their pid and log files apart.
         suffix = "" if instance == "main" else f"/{instance}"
+        self.instance = instance
         self.run_dir = Path(f"{self.home / 'run'}{suffix}")
         self.log_dir = Path(f"{self.home / 'logs'}{suffix}")
 
@@ -97,7 +125,43 @@ class Supervisor:
         env.update(self.extra_env)
         return env
 
+    def _supervisor_pid_file(self) -> Path:
+        return self.run_dir / "supervisor.pid"
+
+    def _state_file(self) -> Path:
+        return self.run_dir / "supervisor.json"
+
+    def _config_file(self) -> Path:
+        return self.run_dir / "config.path"
+
+    def config_path(self) -> Path | None:
+        """The configuration file the running services were started with, if any."""
+        try:
+            return Path(self._config_file().read_text().strip())
+        except OSError:
+            return None
+
+    def supervisor_pid(self) -> int | None:
+        """The supervisor process's id, while it runs."""
+        try:
+            pid = int(self._supervisor_pid_file().read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        with contextlib.suppress(OSError):
+            if " Z " in Path(f"/proc/{pid}/stat").read_text():
+                return None
+        return pid
+
+    def _restart_counts(self) -> dict[str, dict[str, int | None]]:
+        try:
+            data = json.loads(self._state_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def up(self, config: Path | None, timeout_s: float = 120.0, services: tuple[str, ...] = SERVICES) -> None:
+        """Starts the stack and the supervisor with ``services``; returns when every one is ready."""
         if config is not None and not config.exists():
             raise ConfigError(f"config file {config} does not exist")
         self.stack.up()
@@ -107,30 +171,151 @@ class Supervisor:
         env = self.service_env(config)
         for name in services:
             self._ready_file(name).unlink(missing_ok=True)
-            service_env = dict(env, PANTAU_READY_FILE=str(self._ready_file(name)))
-            with (self.log_dir / f"{name}.log").open("ab") as out:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "pantau.cli", "run", name],
-                    env=service_env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            self._pid_file(name).write_text(str(proc.pid))
+        self._state_file().unlink(missing_ok=True)
+        if config is not None:
+            self._config_file().write_text(str(config.resolve()))
+        else:
+            self._config_file().unlink(missing_ok=True)
+        command = [sys.executable, "-m", "pantau.cli", "supervise", "--instance", self.instance]
+        with (self.log_dir / "supervisor.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [*command, "--services", ",".join(services)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._supervisor_pid_file().write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_s
         waiting = list(services)
         while waiting:
+            if proc.poll() is not None:
+                raise StackError(f"the supervisor exited during start:\n{self._tail('supervisor')}")
+            counts = self._restart_counts()
             for name in list(waiting):
                 if self._ready_file(name).exists():
                     waiting.remove(name)
-                elif self._pid(name) is None:
+                elif (counts.get(name) or {}).get("restarts"):
                     self.stop_services()
                     raise StackError(f"service {name} exited during start:\n{self._tail(name)}")
             if time.monotonic() > deadline:
                 self.stop_services()
                 raise StackError(f"services not ready after {timeout_s:.0f} s: {', '.join(waiting)}")
             time.sleep(0.2)
+
+    def supervise(self, services: tuple[str, ...]) -> None:
+        """Runs ``services`` until SIGTERM or SIGINT, starting each again when it dies (the process
+        ``pantau up`` starts; its environment is the services' environment)."""
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ConfigError(f"unknown services {sorted(unknown)}; valid: {', '.join(SERVICES)}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._supervisor_pid_file().write_text(str(os.getpid()))
+        children = {name: _Child(name) for name in services}
+        stopping = False
+
+        def stop(_signum: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        def reload(_signum: int, _frame: object) -> None:
+            for child in children.values():
+                if child.proc is not None and child.proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child.proc.pid, signal.SIGHUP)
+            log.info("reload: SIGHUP sent to every service")
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+        for child in children.values():
+            self._start_child(child)
+        self._write_state(children)
+        log.info("supervising %s", ", ".join(services))
+        while not stopping:
+            changed = False
+            now = time.monotonic()
+            for child in children.values():
+                if child.proc is not None and (code := child.proc.poll()) is not None:
+                    lived_s = now - child.started_at
+                    child.proc, child.last_exit = None, code
+                    self._ready_file(child.name).unlink(missing_ok=True)
+                    if lived_s >= STABLE_AFTER_S or child.restarts == 0:
+                        child.backoff_s = 0.0  # a first death, or one after a good run: start it at once
+                    else:  # it keeps dying soon after its start: wait longer each time
+                        child.backoff_s = min(RESTART_BACKOFF_MAX_S, max(0.5, child.backoff_s * 2))
+                    child.restart_at = now + child.backoff_s
+                    log.warning(
+                        "%s exited with %s after %.1f s; starting it again in %.1f s",
+                        child.name,
+                        code,
+                        lived_s,
+                        child.backoff_s,
+                    )
+                    child.restarts += 1
+                    changed = True
+                if child.proc is None and child.restart_at is not None and now >= child.restart_at:
+                    self._start_child(child)
+                    changed = True
+            if changed:
+                self._write_state(children)
+            time.sleep(0.1)
+        log.info("stopping every service")
+        self._stop_children(list(children.values()))
+        self._state_file().unlink(missing_ok=True)
+        self._supervisor_pid_file().unlink(missing_ok=True)
+
+    def _start_child(self, child: _Child) -> None:
+        self._ready_file(child.name).unlink(missing_ok=True)
+        env = dict(os.environ, PANTAU_READY_FILE=str(self._ready_file(child.name)))
+        with (self.log_dir / f"{child.name}.log").open("ab") as out:
+            child.proc = subprocess.Popen(
+                [sys.executable, "-m", "pantau.cli", "run", child.name],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        child.started_at, child.restart_at = time.monotonic(), None
+        self._pid_file(child.name).write_text(str(child.proc.pid))
+
+    def _write_state(self, children: dict[str, _Child]) -> None:
+        state = {
+            c.name: {"pid": c.proc.pid if c.proc else None, "restarts": c.restarts, "last_exit": c.last_exit}
+            for c in children.values()
+        }
+        tmp = self._state_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self._state_file())
+
+    def _stop_children(self, children: list[_Child], timeout_s: float = 20.0) -> None:
+        order = {name: i for i, name in enumerate(SERVICES)}
+        running = sorted((c for c in children if c.proc is not None), key=lambda c: -order[c.name])
+        for child in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout_s
+        for child in running:
+            assert child.proc is not None
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait()
+        for child in children:
+            self._pid_file(child.name).unlink(missing_ok=True)
+            self._ready_file(child.name).unlink(missing_ok=True)
+
+    def reload(self) -> None:
+        """Asks every service to apply the configuration again (SIGHUP through the supervisor)."""
+        pid = self.supervisor_pid()
+        if pid is None:
+            raise StackError("no supervisor is running (start the services with `pantau up`)")
+        os.kill(pid, signal.SIGHUP)
 
     def _tail(self, name: str, lines: int = 25) -> str:
         try:
@@ -139,6 +324,18 @@ class Supervisor:
             return "(no log)"
 
     def stop_services(self, timeout_s: float = 20.0) -> None:
+        supervisor = self.supervisor_pid()
+        if supervisor is not None:  # it stops its services itself, in order, then exits
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(supervisor, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s + 5.0
+            while self.supervisor_pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if (left := self.supervisor_pid()) is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(left, signal.SIGKILL)
+            self._supervisor_pid_file().unlink(missing_ok=True)
+        # Whatever is left (a supervisor killed by hand leaves its services running): stop by pid file.
         for name in reversed(SERVICES):
             pid = self._pid(name)
             if pid is not None:
@@ -160,7 +357,13 @@ class Supervisor:
         self.stack.down()
 
     def states(self) -> list[ServiceState]:
-        return [
-            ServiceState(name, self._pid(name), self._pid(name) is not None and self._ready_file(name).exists())
-            for name in SERVICES
-        ]
+        counts = self._restart_counts()
+        states = []
+        for name in SERVICES:
+            pid = self._pid(name)
+            known = counts.get(name) or {}
+            restarts, last_exit = known.get("restarts") or 0, known.get("last_exit")
+            states.append(
+                ServiceState(name, pid, pid is not None and self._ready_file(name).exists(), restarts, last_exit)
+            )
+        return states

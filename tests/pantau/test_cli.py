@@ -4,6 +4,7 @@ and ``up`` again with another configuration restarting the services on it."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -95,6 +96,17 @@ def _wait_alert(database_url: str, schema: str, alert_type: str) -> None:
         time.sleep(0.2)
 
 
+def _pids(status: str) -> dict[str, int]:
+    """``name: pid`` of every line of ``pantau status --pids`` that has one."""
+    found = {}
+    for line in status.splitlines():
+        name, _, rest = line.partition(": ")
+        for word in rest.split():
+            if word.startswith("pid="):
+                found[name] = int(word.removeprefix("pid="))
+    return found
+
+
 def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     instance, prefix, schema = f"t{tag}", f"cli{tag}.", f"cli_{tag}"
@@ -117,11 +129,12 @@ def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path)
         up = pantau("up", "--instance", instance, "--config", str(river), env=env)
         assert up.returncode == 0, up.stderr
         assert f"PANTAU_KAFKA_BOOTSTRAP={stack.settings.kafka_bootstrap}" in up.stdout.splitlines()
-        status = pantau("status", "--instance", instance, env=env)
+        status = pantau("status", "--instance", instance, "--pids", env=env)
         assert status.returncode == 0, status.stdout
         assert len(SERVICES) == 8
-        for name in SERVICES:
-            assert f"{name}: ready (pid " in status.stdout
+        pids = _pids(status.stdout)
+        assert set(pids) == {"supervisor", *SERVICES}, status.stdout
+        assert "pid=" not in pantau("status", "--instance", instance, env=env).stdout  # only with --pids
 
         producer.send(
             topic,
@@ -131,6 +144,21 @@ def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path)
             ),
         ).get(10)
         _wait_alert(stack.settings.database_url, schema, "water_level_high")
+
+        # kill -9 of a service: the supervisor starts it again, and it is ready again within 10 s.
+        os.kill(pids["detectors"], signal.SIGKILL)
+        killed_at = time.monotonic()
+        while True:
+            status = pantau("status", "--instance", instance, "--pids", env=env)
+            now_pids = _pids(status.stdout)
+            if status.returncode == 0 and now_pids.get("detectors") not in (None, pids["detectors"]):
+                break
+            assert time.monotonic() - killed_at < 10, status.stdout
+            time.sleep(0.2)
+        assert "detectors: ready pid=" in status.stdout and "restarts=1 last_exit=-9" in status.stdout
+        assert {k: v for k, v in now_pids.items() if k != "detectors"} == {
+            k: v for k, v in pids.items() if k != "detectors"
+        }
 
         # Again with another config: the services restart on it (the smoke rule now exists).
         again = pantau("up", "--instance", instance, "--config", str(smoke), env=env)
