@@ -112,6 +112,25 @@ class Dispatcher:
         for channel in self.channels.values():
             channel.close()
 
+    def set_channels(self, channels: Mapping[str, Channel]) -> None:
+        """Send through these channels from now on (``pantau reload``): a new channel gets its queue
+        and workers; a removed one's queued deliveries fail with the reason. A replaced channel object
+        is not closed, as a send may still be using it."""
+        with self._lock:
+            self.channels = dict(channels)
+            for name in channels:
+                if name in self._queues:
+                    continue
+                work_queue: queue.PriorityQueue[tuple[int, int, Delivery]] = queue.PriorityQueue()
+                self._queues[name] = work_queue
+                if self._workers:  # started already: the new channel needs its workers too
+                    for n in range(self.threads):
+                        worker = threading.Thread(
+                            target=self._work, args=(work_queue,), name=f"dispatch-{name}-{n}", daemon=True
+                        )
+                        worker.start()
+                        self._workers.append(worker)
+
     def submit(self, deliveries: list[Delivery]) -> None:
         """Send these now (they are committed already)."""
         with self._lock:

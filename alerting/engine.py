@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from kafka import KafkaProducer
@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from alerting import queries
 from alerting.book import AlertBook
+from alerting.config import AlertingConfig
 from alerting.dispatch import Delivery, Dispatcher
 from alerting.lifecycle import Action, AlertNotFound, NoteBody, apply_command, decode_jpeg_b64
 from alerting.manual import ManualAlertBody, manual_incident
@@ -34,6 +35,11 @@ from alerting.silences import Silence, SilenceCreate
 from detectors.schemas import Incident
 from pantau.exceptions import DatabaseError, KafkaError
 from pantau.kafka import dumps
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from alerting.channels.registry import Channel
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
@@ -66,6 +72,26 @@ class AlertEngine:
         self.lock = threading.RLock()
         self._unconfirmed: dict[str, int] = {}  # alert id -> newest version sent, not yet confirmed
         self._to_submit: list[Delivery] = []  # deliveries written in the open transaction
+
+    # -- configuration -----------------------------------------------------------------------------
+    def reconfigure(
+        self,
+        config: AlertingConfig,
+        tz: ZoneInfo,
+        sensor_criticality: Mapping[str, str],
+        notifier: Notifier | None,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> None:
+        """Apply a new configuration (``pantau reload``) between two batches: priorities, windows,
+        correlations, routing, escalation, SOPs and channels change; open alerts, silences and
+        pending deliveries stay."""
+        with self.lock:
+            self.book.config = config
+            self.book.tz = tz
+            self.book.sensor_criticality = dict(sensor_criticality)
+            self.notifier = notifier
+            if channels is not None and self.dispatcher is not None:
+                self.dispatcher.set_channels(channels)
 
     # -- start-up ----------------------------------------------------------------------------------
     def apply_schema(self) -> None:

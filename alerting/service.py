@@ -46,10 +46,29 @@ STAGE = "alerting"
 class AlertingWorker(HandlerDefaults):
     """Batch handler: parses incidents (dead-lettering bad ones) and hands them to the engine."""
 
-    def __init__(self, engine: AlertEngine, dead_letters: DeadLetterSink) -> None:
+    def __init__(self, engine: AlertEngine, dead_letters: DeadLetterSink, settings: Settings | None = None) -> None:
         self.engine = engine
         self.dead_letters = dead_letters
+        self.settings = settings
         self._next_tick_s = 0.0
+
+    def reload(self) -> None:
+        """``pantau reload``: the alerting section (priorities, correlations, routing, escalation,
+        SOPs, channels) and the sensors' criticality, applied between two batches. Open alerts,
+        silences and pending deliveries stay. An invalid file changes nothing."""
+        if self.settings is None:
+            return
+        source = str(self.settings.config or "<none>")
+        config = parse_section(AlertingFile, load_config_file(self.settings.config), source)
+        tz = ZoneInfo(config.timezone)
+        channels = {channel.name: build_channel(channel) for channel in config.alerting.channels}
+        self.engine.reconfigure(
+            config.alerting,
+            tz,
+            config.sensor_criticality(),
+            _notifier(self.settings, config, tz),
+            channels,
+        )
 
     def handle(self, records: Sequence[Any]) -> None:
         incidents: list[Incident] = []
@@ -71,6 +90,16 @@ class AlertingWorker(HandlerDefaults):
             self.engine.tick()
 
 
+def _notifier(settings: Settings, config: AlertingFile, tz: ZoneInfo) -> Notifier:
+    return Notifier(
+        config.alerting.routing,
+        {channel.name: channel.type for channel in config.alerting.channels},
+        tz,
+        settings.console_url,
+        config.alerting.type_name,
+    )
+
+
 def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     source = str(settings.config or "<none>")
     config = parse_section(AlertingFile, load_config_file(settings.config), source)
@@ -80,13 +109,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     tz = ZoneInfo(config.timezone)
     book = AlertBook(config.alerting, tz, clock=utcnow, sensor_criticality=config.sensor_criticality())
     channels = {channel.name: build_channel(channel) for channel in config.alerting.channels}
-    notifier = Notifier(
-        config.alerting.routing,
-        {channel.name: channel.type for channel in config.alerting.channels},
-        tz,
-        settings.console_url,
-        config.alerting.type_name,
-    )
+    notifier = _notifier(settings, config, tz)
     dispatcher = Dispatcher(
         lambda: connect(settings, application_name="pantau-alerting-dispatch"),
         channels,
@@ -108,7 +131,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     engine.reload()
     engine.publish_outbox()
     dispatcher.start()  # also sends what a crash left queued
-    worker = AlertingWorker(engine, DeadLetterSink(settings, producer, STAGE))
+    worker = AlertingWorker(engine, DeadLetterSink(settings, producer, STAGE), settings)
     consumer = make_consumer(settings, client_id="pantau-alerting", group_id=settings.group(settings.alerting_group))
     loop = ConsumerLoop(
         consumer,
@@ -150,7 +173,7 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per push is noise at hundreds/s
     loop, engine = build(settings)
     server = _serve_api(settings, engine)
-    install_signal_handlers(loop.stop)
+    install_signal_handlers(loop.stop, loop.reload_requested)
     runner = threading.Thread(target=loop.run, name="alerting-consumer")
     runner.start()
     if settings.ready_file is not None:

@@ -110,6 +110,7 @@ class Archiver(HandlerDefaults):
         rollup_mode: rollups.RollupMode = "tables",
     ) -> None:
         self.conn = conn
+        self.settings = settings
         self.dead_letters = dead_letters
         self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
@@ -135,6 +136,14 @@ class Archiver(HandlerDefaults):
         conn.execute(queries.READINGS_STAGE)
         conn.execute(queries.INCIDENTS_STAGE)
         conn.commit()
+
+    def reload(self) -> None:
+        """Applies the configuration file again (``pantau reload``): sensor locations and cameras'
+        evidence retention. An invalid file raises :class:`ConfigError` and changes nothing."""
+        source = str(self.settings.config or "<none>")
+        config = parse_section(ArchiveConfig, load_config_file(self.settings.config), source)
+        self.registry = {s.id: s.location for s in config.sensors}
+        self.evidence_days = {camera.id: camera.retention_days for camera in config.cameras}
 
     def handle(self, records: Sequence[Any]) -> None:
         if not self._readings and not self._incidents:
@@ -279,7 +288,7 @@ def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s archiver %(message)s")
     loop, conn = build(settings)
-    install_signal_handlers(loop.stop)
+    install_signal_handlers(loop.stop, loop.reload_requested)
     try:
         loop.run()
     finally:

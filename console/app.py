@@ -45,6 +45,7 @@ from ingest.cameras.schemas import CAMERA_STATUS_TOPIC
 from pantau.kafka import ensure_topics
 from pantau.topics import DLQ_TOPIC
 from pantau.webauth import Authenticator
+from pantau.worker import acknowledge_reloads
 
 # The page's own scripts and styles only: no inline script, no other origin.
 SECURITY_HEADERS = {
@@ -148,6 +149,7 @@ def main() -> None:
     # collection over them pauses every send for 0.2-0.35 s (docs/benchmarks.md, bench console).
     gc.set_threshold(50_000, 20, 100)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s console %(message)s")
+    acknowledge_reloads("console", "the configuration file is read again whenever it changes")
     uvicorn.run(
         create_app(settings),
         host=settings.console_host,

@@ -51,6 +51,16 @@ class CameraHealthWatch:
         self.cameras = {camera.id: camera for camera in cameras}
         self.feeds = {camera.id: _Feed(progress_at=started_at) for camera in cameras}
 
+    def reconfigure(self, cameras: Sequence[DetectorCameraConfig], after_s: float, now: datetime) -> None:
+        """Watch this list from now on: a new camera is watched from ``now``; a removed one is dropped
+        (an open video-loss alert of it stays for the operators to close); the others keep their state."""
+        self.after_s = after_s
+        self.cameras = {camera.id: camera for camera in cameras}
+        for camera_id in [c for c in self.feeds if c not in self.cameras]:
+            del self.feeds[camera_id]
+        for camera_id in self.cameras:
+            self.feeds.setdefault(camera_id, _Feed(progress_at=now))
+
     def observe(self, status: CameraStatus) -> list[Incident]:
         """Record a report; returns the ``cleared`` incident when a lost feed delivers again."""
         feed = self.feeds.setdefault(status.camera_id, _Feed(progress_at=status.at))
@@ -112,12 +122,19 @@ class CameraHealthWorker(HandlerDefaults):
         dead_letters: DeadLetterSink,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.settings = settings
         self.watch = watch
         self.producer = producer
         self.dead_letters = dead_letters
         self.clock = clock
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
         self._next_tick_s = 0.0
+
+    def reload(self) -> None:
+        """``pantau reload``: watch the cameras the configuration file lists now."""
+        source = str(self.settings.config or "<none>")
+        config = parse_section(CameraDetectorsConfig, load_config_file(self.settings.config), source)
+        self.watch.reconfigure(config.cameras, self.settings.video_loss_after_s, self.clock())
 
     def _emit(self, incidents: list[Incident]) -> None:
         for incident in incidents:
@@ -166,7 +183,7 @@ def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s camera-health %(message)s")
     loop = build(settings)
-    install_signal_handlers(loop.stop)
+    install_signal_handlers(loop.stop, loop.reload_requested)
     loop.run()
 
 

@@ -218,6 +218,13 @@ class CameraDetectorWorker(HandlerDefaults):
             self.stills.forget(camera_id)
 
     # -- hot reload --------------------------------------------------------------------------
+    def reload(self) -> None:
+        """``pantau reload``: apply the config file now rather than at the next file check."""
+        if self.config_path is None:
+            return
+        if not self.reload_config():
+            raise ConfigError(f"{self.config_path}: invalid; see the error above")
+
     def reload_config(self) -> bool:
         """Load the config file again and apply it; False (and the running config kept) if it is invalid."""
         source = str(self.config_path)
@@ -307,7 +314,7 @@ def main() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s camera-detectors %(message)s", force=True
     )
     loop = build(settings)
-    install_signal_handlers(loop.stop)
+    install_signal_handlers(loop.stop, loop.reload_requested)
     loop.run()
 
 

@@ -96,6 +96,13 @@ class SensorRulesWorker:
         self._members: dict[tuple[int, int], set[str]] = {}  # which sensors each state record holds
         self.emitted = 0
 
+    def reload(self) -> None:
+        """``pantau reload``: the sensors and rules of the configuration file, keeping each sensor's
+        state (see :meth:`SensorRuleEngine.reconfigured`). An invalid file changes nothing."""
+        source = str(self.settings.config or "<none>")
+        config = parse_section(DetectorsConfig, load_config_file(self.settings.config), source)
+        self.engine = self.engine.reconfigured(config)
+
     def handle(self, records: Sequence[Any]) -> None:
         self._restore_assigned()
         if records:
@@ -244,7 +251,7 @@ def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s detectors %(message)s")
     loop = build(settings)
-    install_signal_handlers(loop.stop)
+    install_signal_handlers(loop.stop, loop.reload_requested)
     loop.run()
 
 

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from pantau.exceptions import DatabaseError, KafkaError
+from pantau.exceptions import ConfigError, DatabaseError, KafkaError
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ class ConsumerLoop:
         self.backoff_max_s = backoff_max_s
         self.stop = threading.Event()
         self.ready = threading.Event()
+        # Set by SIGHUP (`pantau reload`): the loop calls the handler's reload() between batches.
+        self.reload_requested = threading.Event()
         self._pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
         self._last_commit_s = time.monotonic()
@@ -175,6 +177,9 @@ class ConsumerLoop:
                 self._log_status()
                 for rec in records:
                     self._first_uncommitted.setdefault(TopicPartition(rec.topic, rec.partition), rec.offset)
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self._reload()
                 try:
                     if records:
                         self.handler.handle(records)
@@ -191,6 +196,21 @@ class ConsumerLoop:
             self._commit(force=True)
         finally:
             self.consumer.close(autocommit=False)
+
+    def _reload(self) -> None:
+        """Has the handler apply the configuration again; a refused one leaves the running one."""
+        reload = getattr(self.handler, "reload", None)
+        if reload is None:
+            log.info("%s: reload requested; nothing here depends on the configuration file", self.name)
+            return
+        try:
+            reload()
+        except ConfigError as exc:
+            log.error("%s: configuration refused, the running one stays: %s", self.name, exc)
+        except Exception:  # a reload must never stop a worker: keep the running configuration
+            log.exception("%s: reloading the configuration failed, the running one stays", self.name)
+        else:
+            log.info("%s: configuration reloaded", self.name)
 
     def _log_status(self) -> None:
         """A periodic line saying where the worker sits, so an idle worker can be told from a stuck one."""
@@ -239,12 +259,29 @@ class ConsumerLoop:
         self._last_commit_s = now
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT end the loop cleanly (work made durable, offsets committed)."""
+def install_signal_handlers(stop: threading.Event, reload: threading.Event | None = None) -> None:
+    """SIGTERM and SIGINT end the loop cleanly (work made durable, offsets committed); SIGHUP sets
+    ``reload`` (``pantau reload``), and never kills a service that has nothing to reload."""
 
     def _handler(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
         stop.set()
 
+    def _reload(_signum: int, _frame: object) -> None:
+        if reload is None:
+            log.info("SIGHUP: nothing to reload in this service")
+        else:
+            reload.set()
+
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGHUP, _reload)
+
+
+def acknowledge_reloads(service: str, why: str) -> None:
+    """For a service with nothing to reload on SIGHUP: log ``why`` instead of dying (SIGHUP's default)."""
+
+    def _handler(_signum: int, _frame: object) -> None:
+        log.info("%s: SIGHUP: %s", service, why)
+
+    signal.signal(signal.SIGHUP, _handler)

@@ -174,6 +174,19 @@ class SensorRuleEngine:
                 watched[sensor_id] = None
         self._dirty.discard(sensor_id)
 
+    def reconfigured(self, config: DetectorsConfig) -> SensorRuleEngine:
+        """A new engine with ``config``'s rules that carries this one's state over: every sensor's
+        newest reading, and the state of each rule that is still there with the same name and type
+        (a rule whose thresholds changed keeps its episode; a new rule starts afresh). Every carried
+        sensor is marked dirty, so the persisted state follows the new rule set."""
+        engine = SensorRuleEngine(config, clock=self._context.clock, started_at=self._started_at)
+        for sensor_id in self.sensor_ids():
+            state = self.export_state(sensor_id)
+            if state is not None:
+                engine.import_state(sensor_id, state)
+                engine._dirty.add(sensor_id)
+        return engine
+
     def take_dirty(self) -> set[str]:
         """The sensors whose state changed since the last call (their state needs persisting)."""
         dirty, self._dirty = self._dirty, set()

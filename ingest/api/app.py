@@ -67,6 +67,9 @@ def main() -> None:
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s ingest-api %(message)s")
+    from pantau.worker import acknowledge_reloads
+
+    acknowledge_reloads("ingest-api", "it reads no configuration file")
     uvicorn.run(
         create_app(settings),
         host=settings.ingest_host,

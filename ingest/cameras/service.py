@@ -15,7 +15,7 @@ from kafka import KafkaProducer
 from pydantic import Field
 
 from ingest.cameras.capture import CameraFeed
-from ingest.cameras.config import CamerasConfig
+from ingest.cameras.config import CameraConfig, CamerasConfig
 from ingest.cameras.schemas import (
     CAMERA_STATUS_TOPIC,
     FRAMES_TOPIC,
@@ -25,6 +25,7 @@ from ingest.cameras.schemas import (
     FrameMeta,
 )
 from pantau.config import load_config_file, parse_section
+from pantau.exceptions import ConfigError
 from pantau.kafka import dumps, ensure_topics, make_producer
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
@@ -43,15 +44,19 @@ class CameraIngest:
     """All configured feeds of one process."""
 
     def __init__(self, settings: Settings, config: CamerasConfig, producer: KafkaProducer) -> None:
+        self.settings = settings
         self.producer = producer
         self.frames_topic = settings.topic(TOPIC_FRAMES)
         self.status_topic = settings.topic(TOPIC_CAMERA_STATUS)
         self._status_lock = threading.Lock()
-        self.feeds = [
-            CameraFeed(camera, self._send_frame, self._send_status, status_interval_s=settings.camera_status_interval_s)
-            for camera in config.cameras
-        ]
+        self.feeds = [self._feed(camera) for camera in config.cameras]
         self.threads: list[threading.Thread] = []
+        self._threads_by_camera: dict[str, threading.Thread] = {}
+
+    def _feed(self, camera: CameraConfig) -> CameraFeed:
+        return CameraFeed(
+            camera, self._send_frame, self._send_status, status_interval_s=self.settings.camera_status_interval_s
+        )
 
     def _send_frame(self, meta: FrameMeta, jpeg: bytes) -> None:
         self.producer.send(self.frames_topic, key=meta.camera_id.encode(), value=jpeg, headers=meta.headers())
@@ -63,9 +68,36 @@ class CameraIngest:
 
     def start(self) -> None:
         for feed in self.feeds:
-            thread = threading.Thread(target=feed.run, name=f"camera-{feed.camera.id}", daemon=True)
-            thread.start()
-            self.threads.append(thread)
+            self._start_feed(feed)
+
+    def _start_feed(self, feed: CameraFeed) -> None:
+        thread = threading.Thread(target=feed.run, name=f"camera-{feed.camera.id}", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        self._threads_by_camera[feed.camera.id] = thread
+
+    def reload(self, config: CamerasConfig, timeout_s: float = 10.0) -> tuple[list[str], list[str], list[str]]:
+        """Serve the cameras of ``config`` (``pantau reload``): a new camera starts, a removed one stops,
+        a changed one (source, fps, size...) reconnects; the others keep streaming untouched. Returns
+        the ids (added, removed, changed)."""
+        running = {feed.camera.id: feed for feed in self.feeds}
+        wanted = {camera.id: camera for camera in config.cameras}
+        added = [c for c in wanted if c not in running]
+        removed = [c for c in running if c not in wanted]
+        changed = [c for c in wanted if c in running and running[c].camera != wanted[c]]
+        for camera_id in [*removed, *changed]:
+            running[camera_id].stop.set()
+        for camera_id in [*removed, *changed]:
+            thread = self._threads_by_camera.pop(camera_id, None)
+            if thread is not None:
+                thread.join(timeout=timeout_s)
+                self.threads.remove(thread)
+        feeds = [running[c] if c in running and c not in changed else self._feed(wanted[c]) for c in wanted]
+        for feed in feeds:
+            if feed.camera.id in added or feed.camera.id in changed:
+                self._start_feed(feed)
+        self.feeds = feeds
+        return added, removed, changed
 
     def stop(self, timeout_s: float = 10.0) -> None:
         for feed in self.feeds:
@@ -82,14 +114,24 @@ def main() -> None:
     ensure_topics(settings, [FRAMES_TOPIC, CAMERA_STATUS_TOPIC, DLQ_TOPIC])
     producer = make_producer(settings, client_id="pantau-camera-ingest", max_request_size=8 * 1024 * 1024)
     ingest = CameraIngest(settings, config, producer)
-    stop = threading.Event()
-    install_signal_handlers(stop)
+    stop, reload = threading.Event(), threading.Event()
+    install_signal_handlers(stop, reload)
     ingest.start()
     if settings.ready_file is not None:
         settings.ready_file.parent.mkdir(parents=True, exist_ok=True)
         settings.ready_file.write_text("ready\n")
     log.info("serving %d cameras", len(ingest.feeds))
-    stop.wait()
+    while not stop.is_set():
+        if not reload.wait(0.5):
+            continue
+        reload.clear()
+        try:
+            new = parse_section(CamerasConfig, load_config_file(settings.config), str(settings.config or "<none>"))
+        except ConfigError as exc:
+            log.error("configuration refused, the running cameras stay: %s", exc)
+            continue
+        added, removed, changed = ingest.reload(new)
+        log.info("configuration reloaded: cameras added %s, removed %s, changed %s", added, removed, changed)
     ingest.stop()
     producer.close(timeout=10)
 

@@ -64,3 +64,21 @@ def test_progress_keeps_it_quiet_and_a_return_clears(status_factory: Callable[..
     cleared = w.observe(status_factory(50, frames=130))
     assert [(i.type, i.phase) for i in cleared] == [("video_loss", Phase.cleared)]
     assert cleared[0].id != raised[0].id
+
+
+def test_reconfigure_watches_new_cameras_from_now_and_keeps_the_others(
+    status_factory: Callable[..., CameraStatus],
+) -> None:
+    w = watch()
+    w.observe(status_factory(1, frames=5))
+    assert sorted(i.source for i in w.tick(T0 + timedelta(seconds=12))) == ["gate", "plaza"]  # both lost
+    cameras = [
+        DetectorCameraConfig(id="plaza", source="rtsp://x"),
+        DetectorCameraConfig(id="bridge", source="rtsp://z"),
+    ]
+    w.reconfigure(cameras, after_s=20, now=T0 + timedelta(seconds=12))
+    assert set(w.feeds) == {"plaza", "bridge"}  # gate is no longer watched
+    # plaza's open loss is kept (no second raise); bridge is watched from the reload, with the new after_s.
+    assert w.tick(T0 + timedelta(seconds=31)) == []
+    assert [i.source for i in w.tick(T0 + timedelta(seconds=33))] == ["bridge"]
+    assert [i.phase for i in w.observe(status_factory(34, frames=9))] == [Phase.cleared]

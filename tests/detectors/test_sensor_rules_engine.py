@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from detectors.config import DetectorsConfig
 from detectors.exceptions import DetectorError, RuleStateError
 from detectors.schemas import Incident, Phase
 from detectors.sensor_rules import (
@@ -299,3 +300,28 @@ def test_many_sensors_and_readings_stay_consistent(
     assert sorted(i.source for i in floods) == sensors[::10]
     assert all(i.phase is Phase.raised for i in floods)
     assert len({i.id for i in incidents}) == len(incidents)
+
+
+def test_reconfigured_engine_keeps_open_episodes_and_applies_new_thresholds(
+    engine_factory: EngineFactory, config_factory: Callable[..., DetectorsConfig], reading_factory: ReadingFactory
+) -> None:
+    engine = engine_factory([{"name": "flood", "kind": "water_level", "above": 2.5, "clear_below": 2.0}])
+    assert [i.phase for i in engine.process(reading_factory(3.0, at_s=60))] == [Phase.raised]
+    engine.take_dirty()
+
+    lowered = config_factory([{"name": "flood", "kind": "water_level", "above": 1.5, "clear_below": 1.0}])
+    new = engine.reconfigured(lowered)
+    assert new.started_at == engine.started_at
+    assert new.take_dirty() == {"river-01"}  # the carried state is persisted again under the new rules
+    # Still the same episode: no second raise; 1.8 no longer clears it (clear_below is 1.0 now).
+    assert new.process(reading_factory(3.2, at_s=120)) == []
+    assert new.process(reading_factory(1.8, at_s=180)) == []
+    assert [i.phase for i in new.process(reading_factory(0.9, at_s=240))] == [Phase.cleared]
+    # The new threshold: 1.8 raises now where it did not before.
+    assert [i.phase for i in new.process(reading_factory(1.8, at_s=300))] == [Phase.raised]
+
+    # A rule removed by the new configuration drops its state; an added one starts afresh.
+    renamed = engine.reconfigured(config_factory([{"name": "flood-2", "kind": "water_level", "above": 2.5}]))
+    exported = renamed.export_state("river-01")
+    assert exported is not None and exported["rules"] == {}
+    assert [i.phase for i in renamed.process(reading_factory(3.0, at_s=120))] == [Phase.raised]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +94,23 @@ cameras:
         assert time.monotonic() < deadline, "no video_loss alert"
         time.sleep(0.2)
     assert pipeline.count("alerts", "priority = 2 AND district = 'Klojen'") == 1
+
+
+def test_reload_starts_an_added_camera_and_leaves_a_running_one_alone(
+    pipeline_factory: Callable[..., Pipeline], video_factory: Callable[..., Path]
+) -> None:
+    clip = video_factory(frames=80, fps=10)  # 8 s played in real time
+    plaza = f'{{id: plaza, source: "{clip}", fps: 5, width_px: 160, realtime: true}}'
+    pipeline = pipeline_factory(f"cameras:\n  - {plaza}\n", services=("camera-ingest",))
+    assert len(consume(pipeline, "pantau.frames.v1", 5)) >= 5
+    config = Path(pipeline.env["PANTAU_CONFIG"])
+    config.write_text(f'cameras:\n  - {plaza}\n  - {{id: gate, source: "{clip}", fps: 5, realtime: false}}\n')
+    os.kill(pipeline.procs["camera-ingest"].pid, signal.SIGHUP)  # what `pantau reload` sends
+    frames = consume(pipeline, "pantau.frames.v1", 40 + 5, timeout_s=30)
+    metas = [FrameMeta.from_headers(rec.key.decode(), rec.headers) for rec in frames]
+    gate = [m.seq for m in metas if m.camera_id == "gate"]
+    assert gate == list(range(40))  # the added camera plays its whole clip
+    plaza_seqs = [m.seq for m in metas if m.camera_id == "plaza"]
+    assert plaza_seqs == list(range(len(plaza_seqs)))  # never restarted: one unbroken sequence
+    assert pipeline.procs["camera-ingest"].poll() is None
+    assert "cameras added ['gate'], removed [], changed []" in pipeline.log_tail("camera-ingest", 100)
