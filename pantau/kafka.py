@@ -113,6 +113,9 @@ def make_consumer(settings: CommonSettings, client_id: str, group_id: str | None
         # until the next metadata refresh: keep that seconds away, not kafka-python's 5 minutes.
         "metadata_max_age_ms": 5_000,
     }
+    if group_id is not None and settings.consumer_instance_id:
+        # Static membership: the same id coming back after a crash rejoins without a rebalance.
+        config["group_instance_id"] = settings.consumer_instance_id
     config.update(overrides)
     try:
         return KafkaConsumer(**config)

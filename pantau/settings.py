@@ -32,6 +32,15 @@ class CommonSettings(BaseSettings):
     config: Path | None = Field(None, description="Path of the YAML configuration file")
     ready_file: Path | None = Field(None, description="File the service creates once it is ready")
     log_level: str = Field("INFO", description="Python logging level")
+    consumer_instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description=(
+            "Stable id of this worker in its consumer groups (Kafka static membership): a restarted worker "
+            "takes its partitions back at once instead of after the session timeout. Unique per worker; "
+            "`pantau up` sets it per service, on Kubernetes use a StatefulSet's pod name"
+        ),
+    )
 
     def topic(self, name: str) -> str:
         """The full name of a topic: the configured prefix plus the contract's name."""

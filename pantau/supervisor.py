@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -270,6 +271,8 @@ class Supervisor:
     def _start_child(self, child: _Child) -> None:
         self._ready_file(child.name).unlink(missing_ok=True)
         env = dict(os.environ, PANTAU_READY_FILE=str(self._ready_file(child.name)))
+        # The same id after a restart: the service takes its partitions back without a rebalance.
+        env.setdefault("PANTAU_CONSUMER_INSTANCE_ID", f"{socket.gethostname()}-{self.instance}-{child.name}")
         with (self.log_dir / f"{child.name}.log").open("ab") as out:
             child.proc = subprocess.Popen(
                 [sys.executable, "-m", "pantau.cli", "run", child.name],

@@ -164,7 +164,24 @@ class ConsumerLoop:
         log.info("%s: ready (partitions assigned: %s)", self.name, sorted(map(str, self.consumer.assignment())))
 
     # -- main loop -----------------------------------------------------------------------------
+    def _wait_for_topics(self, timeout_s: float = 30.0) -> None:
+        """Join the group only once this client knows the topics' partitions: a group joined before
+        gets no partitions, and a static member (``PANTAU_CONSUMER_INSTANCE_ID``) rejoining would
+        keep that empty assignment."""
+        deadline = time.monotonic() + timeout_s
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                if self._topics_known():
+                    return
+            except Exception as exc:  # kafka-python raises several types while the broker is away
+                log.info("%s: topic metadata not available yet: %s", self.name, exc)
+            self.stop.wait(0.2)
+        log.warning(
+            "%s: partitions of %s still unknown after %.0f s; joining anyway", self.name, self.topics, timeout_s
+        )
+
     def run(self) -> None:
+        self._wait_for_topics()
         self.consumer.subscribe(self.topics, listener=self._listener())
         backoff_s = 0.5
         try:

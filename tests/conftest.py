@@ -20,6 +20,7 @@ from psycopg import sql
 
 from pantau.stack import Stack, StackSettings
 from tests.pipeline import Pipeline, free_port
+from tests.supervised import Supervised
 
 ALL_SERVICES = ("archiver", "alerting", "detectors", "ingest-api", "console")
 
@@ -75,3 +76,18 @@ def pipeline_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., Pip
         pipeline.stop_all()
         with contextlib.suppress(psycopg.Error), pipeline.db() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(pipeline.schema)))
+
+
+@pytest.fixture
+def supervised_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
+    """Services as ``pantau up`` runs them (a supervisor and its children), isolated like a pipeline."""
+    made: list[Supervised] = []
+
+    def make(config_yaml: str, services: tuple[str, ...] | None = None) -> Supervised:
+        instance = Supervised(stack, tmp_path / "supervised", config_yaml, *([services] if services else []))
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        instance.close()
