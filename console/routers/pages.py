@@ -1,6 +1,7 @@
-"""The operator page (``/``) and the responders' phone page (``/responder``, with its web app manifest
-and service worker): one HTML shell each for every visitor (an anonymous one sees only the login
-form; every datum comes from the authenticated API). Assets ship in the package: no CDN."""
+"""The operator page (``/``), the responders' phone page (``/responder``, with its web app manifest
+and service worker) and the planners' history page (``/planner``): one HTML shell each for every
+visitor (an anonymous one sees only the login form; every datum comes from the authenticated API).
+Assets ship in the package: no CDN."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 router = APIRouter(tags=["pages"])
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 RESPONDER_DIR = STATIC_DIR / "responder"
+PLANNER_DIR = STATIC_DIR / "planner"
 # Served under /responder so that its scope can cover the page (/responder and below).
 SERVICE_WORKER_HEADERS = {"Service-Worker-Allowed": "/responder", "Cache-Control": "no-cache"}
 
@@ -27,6 +29,12 @@ def index() -> HTMLResponse:
 def responder() -> HTMLResponse:
     """The responders' phone page (an installable web app); like ``/``, a shell: data needs a login."""
     return HTMLResponse((RESPONDER_DIR / "index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/planner", response_class=HTMLResponse)
+def planner() -> HTMLResponse:
+    """The planners' history page (charts and exports of ``/api/v1/history``); a shell: data needs a login."""
+    return HTMLResponse((PLANNER_DIR / "index.html").read_text(encoding="utf-8"))
 
 
 @router.get("/responder/manifest.webmanifest", response_class=FileResponse)

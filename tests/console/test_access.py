@@ -74,6 +74,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/reports/{report_id}.html"): READERS,
     ("GET", "/api/v1/reports/{report_id}.pdf"): READERS,
     ("WS", "/ws/alerts"): ACTORS,
+    ("GET", "/planner"): EVERYONE,  # the page shell
     ("GET", "/responder"): EVERYONE,  # the responders' page shell: the login form, no data
     ("GET", "/responder/manifest.webmanifest"): EVERYONE,
     ("GET", "/responder/sw.js"): EVERYONE,

@@ -1,0 +1,218 @@
+"""The planners' page in a real browser (Debian's Chromium driven by Playwright, a 1366x768 desk
+screen), on the real stack: incidents and readings produced to Kafka and archived (with their
+rollups); a planner signs in on ``/planner``, picks a range covering them and applies it, and sees
+the incidents per district (legend naming the districts), the hour-of-week heatmap with the cells
+of those incidents and the sensor's trend; then downloads the incidents as CSV through the card's
+export link. Screenshots are saved under ``test-output/browser/``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import orjson
+import pytest
+from kafka import KafkaProducer
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+from console import history_queries as hq
+from pantau.auth import Role
+from tests.console.conftest import LoginFactory, PersonFactory
+from tests.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+DESK = ViewportSize(width=1366, height=768)
+WIB = ZoneInfo("Asia/Jakarta")
+BASE = hq.day_floor(datetime.now(UTC) - timedelta(days=4), WIB)  # a local midnight four days ago
+CONFIG = """
+timezone: Asia/Jakarta
+alerting:
+  corroboration_window_s: 0
+"""
+# (source, type, district, hours after BASE)
+INCIDENTS = [
+    ("cam-1", "intrusion", "Klojen", 9.5),
+    ("cam-1", "intrusion", "Klojen", 9.75),
+    ("cam-1", "intrusion", "Klojen", 33.25),
+    ("gauge-1", "water_level_high", "Sukun", 14.5),
+    ("gauge-2", "water_level_high", "Sukun", 38.5),
+]
+READINGS = [(BASE + timedelta(minutes=30 * i), 1.0 + (i % 12) / 10) for i in range(96)]  # two days
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Chromium is missing: deploy/local/install-system.sh installs it (make setup)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _produce(pipeline: Pipeline) -> None:
+    producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all", linger_ms=5)
+    for n, (source, type_, district, hours) in enumerate(INCIDENTS):
+        ts = (BASE + timedelta(hours=hours)).isoformat()
+        kind = "camera" if source.startswith("cam") else "sensor"
+        incident = {"id": f"inc-{n}", "type": type_, "source": source, "source_kind": kind, "rule": f"{type_}-rule",
+                    "phase": "raised", "ts": ts, "detected_at": ts, "severity": "high", "title": f"{source} {type_}",
+                    "location": {"lat": -7.98, "lon": 112.63, "district": district}}  # fmt: skip
+        producer.send(pipeline.topic("pantau.incidents.v1"), key=source.encode(), value=orjson.dumps(incident))
+    for moment, value in READINGS:
+        reading = {"sensor_id": "gauge-3", "kind": "water_level", "value": value, "unit": "m", "ts": moment.isoformat(),
+                   "location": {"lat": -7.97, "lon": 112.62, "district": "Lowokwaru"}}  # fmt: skip
+        producer.send(pipeline.topic("pantau.sensor-readings.v1"), key=b"gauge-3", value=orjson.dumps(reading))
+    producer.flush()
+    producer.close()
+
+
+def _handle_alerts(pipeline: Pipeline) -> None:
+    """Through alerting: cam-1's alert acknowledged, gauge-1's acknowledged and resolved, gauge-2's
+    closed as a false alarm (response times and false-alarm rates to draw)."""
+    operator = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
+    with pipeline.db() as conn:
+        ids: dict[str, str] = dict(conn.execute("SELECT source, id FROM alerts").fetchall())
+    with httpx.Client(base_url=pipeline.alerting_url, timeout=10, headers=operator) as alerting:
+
+        def command(source: str, action: str, **body: Any) -> None:
+            with pipeline.db() as conn:
+                row = conn.execute("SELECT version FROM alerts WHERE id = %s", (ids[source],)).fetchone()
+            assert row is not None
+            answer = alerting.post(f"/api/v1/alerts/{ids[source]}/{action}", json={"version": row[0], **body})
+            assert answer.status_code == 200, answer.text
+
+        command("cam-1", "ack")
+        command("gauge-1", "ack")
+        time.sleep(0.3)
+        command("gauge-1", "resolve")
+        command("gauge-2", "close", close_reason="false_alarm")
+
+
+def test_a_planner_sees_the_history_charts_and_exports_csv(
+    browser: Browser,
+    pipeline_factory: Callable[..., Pipeline],
+    person_factory: PersonFactory,
+    login_factory: LoginFactory,
+) -> None:
+    pipeline = pipeline_factory(CONFIG, services=("archiver", "alerting", "console"))
+    _produce(pipeline)
+    assert pipeline.wait_count("incidents", len(INCIDENTS)) == len(INCIDENTS)
+    assert pipeline.wait_count("sensor_readings", len(READINGS)) == len(READINGS)
+    assert pipeline.wait_count("alerts", 3) == 3  # one per source
+    _handle_alerts(pipeline)
+    pia = person_factory(pipeline, "pia", Role.planner)
+    # The rollups are written in the archiver's batch transaction: the API answers at once.
+    api = login_factory(pipeline, pia)
+    window = {"from": BASE.isoformat(), "to": (BASE + timedelta(days=2)).isoformat(), "group_by": "district"}
+    assert sum(r["count"] for r in api.get("/api/v1/history/incidents", params=window).json()["rows"]) == 5
+
+    context = browser.new_context(viewport=DESK, locale="id-ID", accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"http://127.0.0.1:{pipeline.console_port}/planner")
+    expect(page.get_by_test_id("login-username")).to_be_visible()
+    _shot(page, "planner-login")
+    page.get_by_test_id("login-username").fill(pia.name)
+    page.get_by_test_id("login-password").fill(pia.password)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("planner-apply")).to_be_visible(timeout=15_000)
+    expect(page.get_by_test_id("whoami")).to_contain_text("Pia")
+
+    # A range of local dates covering the data (the to date is inclusive), daily buckets per district.
+    first = BASE.astimezone(WIB).date()
+    page.get_by_test_id("planner-from").fill((first - timedelta(days=1)).isoformat())
+    page.get_by_test_id("planner-to").fill((first + timedelta(days=2)).isoformat())
+    page.get_by_test_id("planner-bucket").select_option("1d")
+    page.get_by_test_id("planner-group").select_option("district")
+    page.get_by_test_id("planner-apply").click()
+
+    incidents = page.get_by_test_id("chart-incidents")
+    legend = incidents.get_by_test_id("legend-item")
+    expect(legend).to_have_count(2, timeout=15_000)
+    expect(legend.nth(0)).to_have_text("Klojen")  # most incidents first
+    expect(legend.nth(1)).to_have_text("Sukun")
+    # Bars: Klojen on day 0 and day 1, Sukun on day 0 and day 1.
+    assert int(incidents.get_attribute("data-points") or 0) == 4
+    assert incidents.locator("rect.bar[data-group='Klojen']").count() == 2
+
+    # The heatmap: one cell per local weekday and hour holding incidents, with their counts.
+    heatmap = page.get_by_test_id("chart-heatmap")
+    expected = Counter(((BASE + timedelta(hours=h)).astimezone(WIB).weekday(), int(h) % 24) for *_, h in INCIDENTS)
+    expect(heatmap).to_have_attribute("data-points", str(len(expected)))
+    expect(heatmap.get_by_test_id("heat-cell")).to_have_count(7 * 24)
+    for (weekday, hour), count in expected.items():
+        cell = heatmap.locator(f"[data-weekday='{weekday}'][data-hour='{hour}']")
+        expect(cell).to_have_attribute("data-count", str(count))
+
+    # The noisiest sources and the sensor trend (the first sensor with readings is shown).
+    top = page.get_by_test_id("chart-top-sources")
+    expect(top).to_have_attribute("data-points", "3")
+    sensor = page.get_by_test_id("chart-sensor")
+    expect(sensor.locator("polyline.line")).to_have_count(1, timeout=15_000)
+    assert int(sensor.get_attribute("data-points") or 0) > 10
+    expect(page.get_by_test_id("planner-sensor")).to_have_value("gauge-3")
+    # Response times of P-levels with acknowledged alerts; gauge-2's rule: one false alarm of one closed.
+    expect(page.get_by_test_id("chart-response-times").locator("rect.bar").first).to_be_visible()
+    assert int(page.get_by_test_id("chart-response-times").get_attribute("data-points") or 0) > 0
+    false_alarms = page.get_by_test_id("chart-false-alarms")
+    expect(false_alarms).to_have_attribute("data-points", "1")
+    expect(false_alarms.locator("svg")).to_contain_text("gauge-2 · water_level_high-rule")
+    expect(page.get_by_test_id("cap-export")).to_have_attribute("href", "/api/v1/history/cap?" + _qs(page))
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESK["width"]
+    _shot(page, "planner-dashboard")
+
+    # The table view of a chart, for screen readers and copying.
+    page.get_by_test_id("table-incidents").click()
+    expect(incidents.locator("table.data tbody tr")).to_have_count(4)
+    page.get_by_test_id("table-incidents").click()
+
+    # CSV export: a plain link to the same API URL with format=csv; the session cookie goes along.
+    with page.expect_download() as info:
+        page.get_by_test_id("csv-incidents").click()
+    download = info.value
+    assert download.suggested_filename.startswith("pantau-incidents-")
+    path = download.path()
+    assert path is not None
+    rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert rows[0] == ["bucket_start", "district", "count"]
+    assert {r[1] for r in rows[1:]} == {"Klojen", "Sukun"}
+    assert sum(int(r[2]) for r in rows[1:]) == len(INCIDENTS)
+
+    # English, then signing out.
+    page.get_by_test_id("lang-toggle").click()
+    expect(incidents.locator("h2")).to_have_text("Incidents over time")
+    expect(page.get_by_test_id("chart-incidents").get_by_test_id("legend-item")).to_have_count(2, timeout=15_000)
+    _shot(page, "planner-dashboard-en")
+    # Hourly buckets over the last seven days (a preset): cam-1's first two incidents share an hour.
+    page.get_by_test_id("planner-bucket").select_option("1h")
+    page.get_by_test_id("preset-7").click()
+    expect(page.get_by_test_id("chart-incidents")).to_have_attribute("data-points", "4", timeout=15_000)
+    expect(page.get_by_test_id("planner-to")).to_have_value(datetime.now(WIB).date().isoformat())
+    _shot(page, "planner-hourly")
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-username")).to_be_visible()
+    assert errors == []
+    context.close()
+
+
+def _qs(page: Page) -> str:
+    """The query the page built for the selected range (from, to and no filters)."""
+    href = page.get_by_test_id("csv-heatmap").get_attribute("href") or ""
+    return href.split("?", 1)[1].replace("&format=csv", "")
