@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from pantau.exceptions import ConfigError
 
-KNOWN_SECTIONS: tuple[str, ...] = ("timezone", "sensors", "sensor_rules", "cameras", "alerting", "reports")
+KNOWN_SECTIONS: tuple[str, ...] = ("timezone", "sensors", "sensor_rules", "cameras", "alerting", "reports", "mqtt")
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -14,8 +14,9 @@ def check_config(path: Path) -> None:
     from console.configview import ReportsSection
     from detectors.config import DetectorsConfig
     from detectors.zones.config import CameraDetectorsConfig
+    from ingest.mqtt.config import MqttSection
 
     data = load_config_file(path)
     # CameraDetectorsConfig is ingest's camera model plus the zones and rules, so it checks both.
-    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig, AlertingFile, ReportsSection):
+    for model in (DetectorsConfig, ArchiveConfig, CameraDetectorsConfig, AlertingFile, ReportsSection, MqttSection):
         parse_section(model, data, str(path))

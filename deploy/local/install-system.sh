@@ -14,6 +14,8 @@ command -v runuser >/dev/null || need+=(util-linux)
 dpkg -s xz-utils >/dev/null 2>&1 || need+=(xz-utils)
 # The browser tests drive Debian's Chromium with Playwright (a browser download would fail offline).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The MQTT bridge tests start their own Mosquitto broker (the system service stays disabled).
+[ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system: missing ${need[*]}; run as root or install them with apt-get" >&2

@@ -1,0 +1,1 @@
+"""MQTT → Kafka bridge: subscribes to sensor topics on an MQTT broker and produces sensor readings."""
