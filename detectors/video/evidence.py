@@ -67,7 +67,10 @@ def decode_gray(
     ``ValueError`` if it is not a valid JPEG."""
     factor = reduction_factor(width_px, min_width_px) if width_px is not None else 1
     flag = dict(_REDUCED).get(factor, cv2.IMREAD_GRAYSCALE)
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
+    try:
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
+    except cv2.error as exc:  # an empty buffer fails an assertion instead of answering None
+        raise ValueError("not a decodable JPEG") from exc
     if image is None:
         raise ValueError("not a decodable JPEG")
     return image.astype(np.uint8, copy=False)
