@@ -31,6 +31,7 @@ import psycopg
 from alerting import queries
 from alerting.channels.base import DeliveryError, Notification, WebPushSubscription, retry_delay_s
 from alerting.channels.registry import Channel
+from pantau.metrics import PUSH_DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ class Dispatcher:
         now: datetime,
         next_at: datetime | None = None,
     ) -> None:
+        PUSH_DELIVERIES.labels(delivery.channel, status).inc()
         with conn.transaction():
             conn.execute(queries.RECORD_ATTEMPT, (delivery.id, attempt, now, status, status_code, detail[:1000]))
             error = None if status == "sent" else detail[:1000]

@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -35,6 +36,7 @@ from alerting.silences import Silence, SilenceCreate
 from detectors.schemas import Incident
 from pantau.exceptions import DatabaseError, KafkaError
 from pantau.kafka import dumps
+from pantau.metrics import ALERT_CHANGES
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -60,6 +62,7 @@ class AlertEngine:
         notifier: Notifier | None = None,
         dispatcher: Dispatcher | None = None,
         incidents_topic: str | None = None,
+        reconnect: Callable[[], psycopg.Connection] | None = None,
     ) -> None:
         self.conn = conn
         self.book = book
@@ -70,6 +73,8 @@ class AlertEngine:
         self.dispatcher = dispatcher
         self.incidents_topic = incidents_topic
         self.lock = threading.RLock()
+        self.reconnect = reconnect
+        self._stale = False  # the book must be loaded again from the database before its next use
         self._unconfirmed: dict[str, int] = {}  # alert id -> newest version sent, not yet confirmed
         self._to_submit: list[Delivery] = []  # deliveries written in the open transaction
 
@@ -93,6 +98,26 @@ class AlertEngine:
             if channels is not None and self.dispatcher is not None:
                 self.dispatcher.set_channels(channels)
 
+    def _ensure_connection(self) -> None:
+        """Replace a connection the database dropped (a restart, a network cut) and reload the book
+        after a failed transaction; :class:`DatabaseError` while the database is still away."""
+        if self.conn.closed or self.conn.broken:
+            if self.reconnect is None:
+                raise DatabaseError("the database connection was lost")
+            fresh = self.reconnect()
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = fresh
+            self._stale = True
+            log.info("database connection replaced")
+        if self._stale:
+            try:
+                self._load_book()
+            except psycopg.Error as exc:
+                self._rollback()
+                raise DatabaseError(f"reloading the open alerts failed: {exc}") from exc
+            self._stale = False
+
     # -- start-up ----------------------------------------------------------------------------------
     def apply_schema(self) -> None:
         with self.lock, self.conn.transaction():
@@ -100,6 +125,11 @@ class AlertEngine:
                 self.conn.execute(statement)
 
     def reload(self) -> None:
+        """Load the open and recently resolved alerts and the silences from the database."""
+        with self.lock:
+            self._load_book()
+
+    def _load_book(self) -> None:
         with self.lock:
             rows = self.conn.execute(queries.OPEN_ALERTS).fetchall()
             rows += self.conn.execute(queries.RECENTLY_RESOLVED, (self.book.config.reopen_window_s,)).fetchall()
@@ -114,6 +144,7 @@ class AlertEngine:
     def publish_outbox(self) -> int:
         """Publish changes committed but not confirmed by Kafka before a crash."""
         with self.lock:
+            self._ensure_connection()
             rows = self.conn.execute(queries.PENDING_OUTBOX).fetchall()
             self.conn.commit()
             for (doc,) in rows:
@@ -127,11 +158,14 @@ class AlertEngine:
     def apply_incidents(self, incidents: Sequence[Incident]) -> list[Alert]:
         """Apply a batch in one transaction; replayed incidents are skipped. Returns the changed alerts."""
         with self.lock:
+            self._ensure_connection()
             try:
                 changed = self._apply(incidents)
             except psycopg.Error as exc:
                 self._rollback()
-                self.reload()  # the book may hold changes the rolled-back transaction did not keep
+                # The book may hold changes the rolled-back transaction did not keep: it is loaded
+                # again from the database before the next use (the connection may be gone now).
+                self._stale = True
                 raise DatabaseError(f"applying incidents failed: {exc}") from exc
             for alert in sorted(changed, key=lambda a: a.priority):
                 self._send(alert)
@@ -328,6 +362,7 @@ class AlertEngine:
 
     def alert_of_incident(self, incident_id: str) -> Alert:
         with self.lock:
+            self._ensure_connection()
             row = self.conn.execute(queries.ALERT_OF_INCIDENT, (incident_id,)).fetchone()
             self.conn.commit()
         if row is None:
@@ -352,6 +387,7 @@ class AlertEngine:
         whose detail names it (``photo_id``)."""
         photo = decode_jpeg_b64(body.photo_jpeg_b64) if isinstance(body, NoteBody) and body.photo_jpeg_b64 else None
         with self.lock:
+            self._ensure_connection()
             try:
                 with self.conn.cursor() as cur:
                     row = cur.execute(queries.ALERT_FOR_UPDATE, (alert_id,)).fetchone()
@@ -434,6 +470,7 @@ class AlertEngine:
     def create_silence(self, request: SilenceCreate, author: str) -> Silence:
         """Store a silence and suppress the open alerts it matches, in one go."""
         with self.lock:
+            self._ensure_connection()
             silence = request.to_silence(str(uuid.uuid4()), author, self.clock())
             try:
                 self.conn.execute(queries.INSERT_SILENCE, _silence_row(silence))
@@ -448,6 +485,7 @@ class AlertEngine:
     def end_silence(self, silence_id: str, actor: str) -> Silence:
         """End a silence now; the alerts it held back are pushed if still open."""
         with self.lock:
+            self._ensure_connection()
             try:
                 row = self.conn.execute(queries.SILENCE_DOC, (silence_id,)).fetchone()
                 if row is None:
@@ -468,6 +506,7 @@ class AlertEngine:
     def silences(self, include_ended_s: float = 0.0) -> list[Silence]:
         """Silences not over yet, and those over within the last ``include_ended_s`` seconds."""
         with self.lock:
+            self._ensure_connection()
             rows = self.conn.execute(queries.ALL_SILENCES, (include_ended_s,)).fetchall()
             self.conn.commit()
         return [Silence.model_validate(row[0]) for row in rows]
@@ -475,12 +514,14 @@ class AlertEngine:
     def tick(self) -> None:
         """Timers: silences that started or expired; escalation chains."""
         with self.lock:
+            self._ensure_connection()
             self._publish(self._resuppress_after(SYSTEM_ACTOR, {"action": "silence_timer"}))
             self._escalate()
 
     # -- push subscriptions and the delivery log ---------------------------------------------------
     def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str) -> None:
         with self.lock:
+            self._ensure_connection()
             try:
                 self.conn.execute(queries.UPSERT_SUBSCRIPTION, (endpoint, user, p256dh, auth))
                 self.conn.commit()
@@ -491,6 +532,7 @@ class AlertEngine:
     def unsubscribe(self, endpoint: str, user: str | None = None) -> bool:
         """Forget a browser (``user``: only if it is theirs; None: whoever's, e.g. the push service said gone)."""
         with self.lock:
+            self._ensure_connection()
             try:
                 if user is None:
                     cur = self.conn.execute(queries.DELETE_SUBSCRIPTION, (endpoint,))
@@ -505,6 +547,7 @@ class AlertEngine:
     def deliveries(self, alert_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The alert's deliveries and every attempt of each."""
         with self.lock:
+            self._ensure_connection()
             deliveries = self.conn.execute(queries.DELIVERIES_OF_ALERT, (alert_id,)).fetchall()
             attempts = self.conn.execute(queries.ATTEMPTS_OF_ALERT, (alert_id,)).fetchall()
             self.conn.commit()
@@ -519,6 +562,7 @@ class AlertEngine:
     # -- reads -------------------------------------------------------------------------------------
     def alert(self, alert_id: str) -> Alert:
         with self.lock:
+            self._ensure_connection()
             row = self.conn.execute(queries.ALERT_DOC, (alert_id,)).fetchone()
             self.conn.commit()
         if row is None:
@@ -527,6 +571,7 @@ class AlertEngine:
 
     def audit(self, alert_id: str) -> list[dict[str, Any]]:
         with self.lock:
+            self._ensure_connection()
             rows = self.conn.execute(queries.AUDIT_OF_ALERT, (alert_id,)).fetchall()
             self.conn.commit()
         return [
@@ -537,11 +582,13 @@ class AlertEngine:
     # -- publishing --------------------------------------------------------------------------------
     def _send(self, alert: Alert) -> None:
         self.producer.send(self.alerts_topic, key=alert.key(), value=dumps(alert))
+        ALERT_CHANGES.labels(alert.change, str(alert.priority)).inc()
         self._unconfirmed[alert.id] = max(alert.version, self._unconfirmed.get(alert.id, 0))
 
     def make_durable(self) -> None:
         """Wait for Kafka to confirm what was sent, then drop those versions from the outbox."""
         with self.lock:
+            self._ensure_connection()
             try:
                 self.producer.flush(timeout=30)
             except Exception as exc:  # kafka-python raises several unrelated types here

@@ -34,7 +34,7 @@ from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.db import connect
 from pantau.exceptions import PantauError
-from pantau.kafka import DeadLetterSink, ensure_topics, make_consumer, make_producer
+from pantau.kafka import DeadLetterSink, ensure_topics, flush, make_consumer, make_producer
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
@@ -81,7 +81,7 @@ class AlertingWorker(HandlerDefaults):
             self.engine.apply_incidents(incidents)
 
     def make_durable(self) -> None:
-        self.dead_letters.producer.flush(timeout=30)
+        flush(self.dead_letters.producer, 30)
         self.engine.make_durable()
 
     def tick(self, now_s: float) -> None:
@@ -125,6 +125,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
         notifier,
         dispatcher,
         incidents_topic=settings.topic(TOPIC_INCIDENTS),
+        reconnect=lambda: connect(settings, application_name="pantau-alerting"),
     )
     dispatcher.on_gone = lambda endpoint: engine.unsubscribe(endpoint)
     engine.apply_schema()
@@ -174,6 +175,7 @@ def main() -> None:
     loop, engine = build(settings)
     server = _serve_api(settings, engine)
     install_signal_handlers(loop.stop, loop.reload_requested)
+    loop.serve_ops(settings)
     runner = threading.Thread(target=loop.run, name="alerting-consumer")
     runner.start()
     if settings.ready_file is not None:
@@ -192,3 +194,5 @@ def main() -> None:
         if engine.dispatcher is not None:
             engine.dispatcher.stop()
         engine.conn.close()
+    if loop.exit_code:  # the consumer thread ended on a stalled consumer: exit for a fresh process
+        raise SystemExit(loop.exit_code)

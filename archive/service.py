@@ -10,9 +10,10 @@ Every ``PANTAU_RETENTION_INTERVAL_S`` it removes what is past its retention (``a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, Sens
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.db import connect, require_timescaledb
 from pantau.exceptions import DatabaseError
-from pantau.kafka import HIGH_VOLUME_FETCH, DeadLetterSink, ensure_topics, make_consumer, make_producer
+from pantau.kafka import HIGH_VOLUME_FETCH, DeadLetterSink, ensure_topics, flush, make_consumer, make_producer
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
@@ -108,8 +109,10 @@ class Archiver(HandlerDefaults):
         conn: psycopg.Connection,
         dead_letters: DeadLetterSink,
         rollup_mode: rollups.RollupMode = "tables",
+        reconnect: Callable[[], psycopg.Connection] | None = None,
     ) -> None:
         self.conn = conn
+        self.reconnect = reconnect
         self.settings = settings
         self.dead_letters = dead_letters
         self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
@@ -133,9 +136,30 @@ class Archiver(HandlerDefaults):
         self.evidence_days = {camera.id: camera.retention_days for camera in config.cameras}
         self.evidence_default_days = settings.evidence_retention_days
         self._next_retention_s = 0.0  # the first run comes with the first tick
+        self._prepare(conn)
+
+    @staticmethod
+    def _prepare(conn: psycopg.Connection) -> None:
+        """The session's staging tables (temporary: each connection needs its own)."""
         conn.execute(queries.READINGS_STAGE)
         conn.execute(queries.INCIDENTS_STAGE)
         conn.commit()
+
+    def _ensure_connection(self) -> None:
+        """Replace a connection the database dropped (a restart, a network cut): without this, every
+        batch after a database outage would fail on the closed connection forever."""
+        if not (self.conn.closed or self.conn.broken) or self.reconnect is None:
+            return
+        fresh = self.reconnect()  # DatabaseError while the database is still away: the loop backs off
+        try:
+            self._prepare(fresh)
+        except psycopg.Error as exc:
+            fresh.close()
+            raise DatabaseError(f"cannot prepare the archiver's session: {exc}") from exc
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+        self.conn = fresh
+        log.info("database connection replaced")
 
     def reload(self) -> None:
         """Applies the configuration file again (``pantau reload``): sensor locations and cameras'
@@ -170,6 +194,7 @@ class Archiver(HandlerDefaults):
         if not readings and not incidents:
             return
         try:
+            self._ensure_connection()
             with self.conn.cursor() as cur:
                 if self.update_rollups:
                     cur.execute(rollups.BATCH_LOCK)  # waits while a rebuild replaces rollup rows
@@ -233,7 +258,7 @@ class Archiver(HandlerDefaults):
 
     def make_durable(self) -> None:
         self._write()
-        self.dead_letters.producer.flush(timeout=30)
+        flush(self.dead_letters.producer, 30)
 
     def tick(self, now_s: float) -> None:
         if (self._readings or self._incidents) and now_s - self._batch_started_s >= self.max_batch_age_s:
@@ -246,6 +271,7 @@ class Archiver(HandlerDefaults):
         """One retention run between batches; a failure is logged and retried at the next run (or in
         five minutes, whichever is sooner), never a reason to stop archiving."""
         try:
+            self._ensure_connection()
             enforce_retention(
                 self.conn,
                 self.retention_policies,
@@ -253,19 +279,26 @@ class Archiver(HandlerDefaults):
                 evidence_default_days=self.evidence_default_days,
             )
             self.conn.commit()
-        except psycopg.Error as exc:
+        except (psycopg.Error, DatabaseError) as exc:
             self._rollback()
             log.warning("retention run failed (retried later): %s", exc)
             self._next_retention_s = min(self._next_retention_s, time.monotonic() + 300)
 
 
-def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:
+def build(settings: Settings) -> tuple[ConsumerLoop, Archiver]:
     config = parse_section(ArchiveConfig, load_config_file(settings.config), str(settings.config or "<none>"))
     conn = connect(settings, application_name="pantau-archiver")
     mode = apply_schema(conn)
     ensure_topics(settings, [READINGS_TOPIC, INCIDENTS_TOPIC, DLQ_TOPIC])
     producer = make_producer(settings, client_id="pantau-archiver")
-    archiver = Archiver(settings, config, conn, DeadLetterSink(settings, producer, STAGE), mode)
+    archiver = Archiver(
+        settings,
+        config,
+        conn,
+        DeadLetterSink(settings, producer, STAGE),
+        mode,
+        reconnect=lambda: connect(settings, application_name="pantau-archiver"),
+    )
     consumer = make_consumer(
         settings,
         client_id="pantau-archiver",
@@ -281,18 +314,19 @@ def build(settings: Settings) -> tuple[ConsumerLoop, psycopg.Connection]:
         commit_interval_s=1.0,
         ready_file=settings.ready_file,
     )
-    return loop, conn
+    return loop, archiver
 
 
 def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s archiver %(message)s")
-    loop, conn = build(settings)
+    loop, archiver = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
+    loop.serve_ops(settings)
     try:
         loop.run()
     finally:
-        conn.close()
+        archiver.conn.close()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
@@ -43,6 +44,7 @@ from console.settings import Settings
 from console.store import ConsoleStore
 from ingest.cameras.schemas import CAMERA_STATUS_TOPIC
 from pantau.kafka import ensure_topics
+from pantau.metrics import start_ops_server
 from pantau.topics import DLQ_TOPIC
 from pantau.webauth import Authenticator
 from pantau.worker import acknowledge_reloads
@@ -111,6 +113,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.config_view = ConfigView(settings.config)
 
     @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        # PostgreSQL text cannot hold NUL: refuse it here (400), not deep in a query (500 or 503).
+        query = request.query_params.multi_items()
+        if (
+            "\x00" in request.scope["path"]
+            or any("\x00" in name or "\x00" in value for name, value in query)
+            or b"\\u0000" in await request.body()
+        ):
+            return JSONResponse({"detail": "text may not contain NUL (0x00) characters"}, status_code=400)
+        return await call_next(request)
+
+    @app.middleware("http")
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
@@ -150,6 +164,7 @@ def main() -> None:
     gc.set_threshold(50_000, 20, 100)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s console %(message)s")
     acknowledge_reloads("console", "the configuration file is read again whenever it changes")
+    start_ops_server(settings, alive=lambda: True, ready=lambda: True)  # /metrics: websocket clients
     uvicorn.run(
         create_app(settings),
         host=settings.console_host,

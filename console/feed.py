@@ -32,6 +32,7 @@ from alerting.schemas import TOPIC_ALERTS, Alert
 from console.settings import Settings
 from pantau.config import format_validation_error
 from pantau.kafka import DeadLetterSink, make_consumer, make_producer
+from pantau.metrics import WEBSOCKET_CLIENTS
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,7 @@ class AlertFeed:
             client_filter or ClientFilter(), max_pending, sort=self._sort_pending, refresh=self.apply_incoming
         )
         self.subscribers.add(sub)
+        WEBSOCKET_CLIENTS.set(len(self.subscribers))
         oldest = self.history[0][0] if self.history else self.head_seq + 1
         if since is not None and since >= oldest - 1 and since <= self.head_seq:
             backlog = [(seq, a) for seq, a in self.history if seq > since and sub.filter.matches(a)]
@@ -259,6 +261,7 @@ class AlertFeed:
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
+        WEBSOCKET_CLIENTS.set(len(self.subscribers))
         sub.cancel_timer()
 
     def open_alerts(self, client_filter: ClientFilter | None = None) -> list[Alert]:

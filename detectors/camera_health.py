@@ -23,7 +23,8 @@ from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident, Phase,
 from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.schemas import CAMERA_STATUS_TOPIC, TOPIC_CAMERA_STATUS, CameraStatus, FeedState
 from pantau.config import format_validation_error, load_config_file, parse_section
-from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_consumer, make_producer
+from pantau.kafka import DeadLetterSink, dumps, ensure_topics, flush, make_consumer, make_producer
+from pantau.metrics import INCIDENTS
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
@@ -139,6 +140,7 @@ class CameraHealthWorker(HandlerDefaults):
     def _emit(self, incidents: list[Incident]) -> None:
         for incident in incidents:
             self.producer.send(self.incidents_topic, key=incident.key(), value=dumps(incident))
+            INCIDENTS.labels(STAGE, incident.type, incident.phase.value).inc()
 
     def handle(self, records: Sequence[Any]) -> None:
         for rec in records:
@@ -157,7 +159,7 @@ class CameraHealthWorker(HandlerDefaults):
             self._emit(self.watch.tick(self.clock()))
 
     def make_durable(self) -> None:
-        self.producer.flush(timeout=30)
+        flush(self.producer, 30)
 
 
 def build(settings: Settings) -> ConsumerLoop:
@@ -184,6 +186,7 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s camera-health %(message)s")
     loop = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
+    loop.serve_ops(settings)
     loop.run()
 
 

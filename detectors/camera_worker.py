@@ -38,7 +38,8 @@ from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.exceptions import ConfigError
-from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_consumer, make_producer, partition_for_key
+from pantau.kafka import DeadLetterSink, dumps, ensure_topics, flush, make_consumer, make_producer, partition_for_key
+from pantau.metrics import DETECTOR_SECONDS, FRAMES, INCIDENTS
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
@@ -162,14 +163,19 @@ class CameraDetectorWorker(HandlerDefaults):
         now = utcnow()
         for rec in records:
             try:
+                started_s = time.monotonic()
                 incidents = self._frame(rec, now)
             except (FrameRejected, ValidationError, ValueError) as exc:
                 reason = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
                 self.dead_letters.reject_record(rec, f"frame refused: {reason}")
                 continue
+            camera = rec.key.decode("utf-8", "replace")
+            FRAMES.labels(camera).inc()
+            DETECTOR_SECONDS.labels(camera).observe(time.monotonic() - started_s)
             for incident in incidents:
                 live = incident.model_copy(update={"detected_at": utcnow()})
                 self.producer.send(self.incidents_topic, key=live.key(), value=dumps(live))
+                INCIDENTS.labels(STAGE, live.type, live.phase.value).inc()
 
     def _frame(self, rec: Any, now: Any) -> list[Incident]:
         if rec.key is None:
@@ -200,7 +206,7 @@ class CameraDetectorWorker(HandlerDefaults):
         return incident.model_copy(update={"evidence": {**incident.evidence, "clip": clip}})
 
     def make_durable(self) -> None:
-        self.producer.flush(timeout=30)
+        flush(self.producer, 30)
 
     def tick(self, now_s: float) -> None:
         if self.watcher is not None and self.watcher.poll(now_s):
@@ -315,6 +321,7 @@ def main() -> None:
     )
     loop = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
+    loop.serve_ops(settings)
     loop.run()
 
 

@@ -24,6 +24,7 @@ from kafka.structs import TopicPartition
 from pydantic import Field, ValidationError
 
 from detectors.config import DetectorsConfig
+from detectors.flood import FloodGuard
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_DETECTOR_STATE, TOPIC_INCIDENTS, Incident
 from detectors.sensor_rules.engine import SensorRuleEngine
 from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, SensorReading
@@ -34,10 +35,12 @@ from pantau.kafka import (
     DeadLetterSink,
     dumps,
     ensure_topics,
+    flush,
     make_consumer,
     make_producer,
     partition_for_key,
 )
+from pantau.metrics import INCIDENTS
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC, TopicSpec
@@ -55,6 +58,10 @@ class Settings(CommonSettings):
     silent_check_max_lag_s: float = Field(
         10.0, gt=0, description="Silent-sensor timers pause while the worker is further behind than this"
     )
+    sensor_max_rate_per_s: float = Field(
+        20.0, gt=0, description="Readings per second (of reading time) the rules evaluate per sensor; more skip them"
+    )
+    sensor_rate_burst: float = Field(100.0, ge=1, description="Readings a sensor may send at once above that rate")
 
 
 STATE_BUCKETS = 4  # state records per partition; each holds the full state of its sensors
@@ -95,6 +102,7 @@ class SensorRulesWorker:
         self._lag_s = 0.0  # how far behind the newest record handled was when it arrived
         self._members: dict[tuple[int, int], set[str]] = {}  # which sensors each state record holds
         self.emitted = 0
+        self.flood = FloodGuard(settings.sensor_max_rate_per_s, settings.sensor_rate_burst)
 
     def reload(self) -> None:
         """``pantau reload``: the sensors and rules of the configuration file, keeping each sensor's
@@ -113,12 +121,30 @@ class SensorRulesWorker:
             except ValidationError as exc:
                 self.dead_letters.reject_record(rec, f"invalid sensor reading: {format_validation_error(exc)}")
                 continue
+            verdict = self.flood.check(reading.sensor_id, reading.ts)
+            if verdict.ended_after:
+                log.warning(
+                    "%s: sensor %r slowed down; %d of its readings skipped the rules (all are archived)",
+                    STAGE,
+                    reading.sensor_id,
+                    verdict.ended_after,
+                )
+            if not verdict.allowed:
+                if verdict.first_skip:
+                    self.dead_letters.reject_record(
+                        rec,
+                        f"rate limited: sensor {reading.sensor_id!r} sends more than "
+                        f"{self.flood.rate_per_s:g} readings/s (burst {self.flood.burst:g}); its readings skip "
+                        "the rules until it slows down (all are archived)",
+                    )
+                continue
             self._emit(self.engine.process(reading))
 
     def _emit(self, incidents: list[Incident]) -> None:
         for incident in incidents:
             self.producer.send(self.incidents_topic, key=incident.key(), value=dumps(incident))
             self.emitted += 1
+            INCIDENTS.labels(STAGE, incident.type, incident.phase.value).inc()
 
     def tick(self, now_s: float) -> None:
         self._restore_assigned()
@@ -155,8 +181,8 @@ class SensorRulesWorker:
             self.producer.send(
                 self.state_topic, key=f"{part}/{slot}".encode(), value=orjson.dumps(payload), partition=part
             )
-        self.dead_letters.producer.flush(timeout=30)
-        self.producer.flush(timeout=30)
+        flush(self.dead_letters.producer, 30)
+        flush(self.producer, 30)
 
     def on_assigned(self, partitions: set[TopicPartition]) -> None:
         mine = {tp.partition for tp in partitions if tp.topic == self.readings_topic}
@@ -252,6 +278,7 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s detectors %(message)s")
     loop = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
+    loop.serve_ops(settings)
     loop.run()
 
 

@@ -20,6 +20,7 @@ from pantau.supervisor import SERVICES, Supervisor, local_token_secret
 SERVICE_MAINS: dict[str, str] = {
     "ingest-api": "ingest.api.app",
     "camera-ingest": "ingest.cameras.service",
+    "mqtt-bridge": "ingest.mqtt.bridge",
     "detectors": "detectors.sensor_worker",
     "camera-health": "detectors.camera_health",
     "camera-detectors": "detectors.camera_worker",
@@ -97,6 +98,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         extra = []
         if args.pids and svc.pid:
             extra.append(f"pid={svc.pid}")
+        if svc.metrics_port:
+            extra.append(f"metrics=:{svc.metrics_port}")
         if svc.restarts:
             extra.append(f"restarts={svc.restarts} last_exit={svc.last_exit}")
         print(f"{svc.name}: {label}" + (" " + " ".join(extra) if extra else ""))
@@ -371,6 +374,15 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(_args: argparse.Namespace) -> int:
+    from pantau.settingsdoc import render_markdown, unloadable_services
+
+    sys.stdout.write(render_markdown())
+    for service, reason in unloadable_services().items():
+        print(f"pantau: settings of {service} left out: {reason}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pantau", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -490,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schemas", help="write the JSON schemas of the topics' messages")
     p.add_argument("--out", type=Path, default=Path("docs/schemas"))
     p.set_defaults(func=cmd_schemas)
+
+    p = sub.add_parser("settings", help="print the reference of every PANTAU_* setting (docs/settings.md)")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("config", help="configuration tools")
     p.add_argument("action", choices=["check"])

@@ -24,6 +24,11 @@ class KafkaError(PantauError):
     """Talking to the Kafka broker failed (unreachable, topic creation refused, send failed)."""
 
 
+class ConsumerStalled(KafkaError):
+    """Records wait for a consumer that no longer receives any (its fetcher is stuck): the worker exits
+    so that a fresh process takes over."""
+
+
 class DatabaseError(PantauError):
     """Talking to PostgreSQL/TimescaleDB failed."""
 

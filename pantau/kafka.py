@@ -24,6 +24,7 @@ from kafka.partitioner.default import murmur2
 
 from pantau.dlq import TOPIC_DLQ, DeadLetter
 from pantau.exceptions import KafkaError
+from pantau.metrics import DEAD_LETTERS
 from pantau.settings import CommonSettings
 from pantau.topics import TopicSpec
 
@@ -64,6 +65,15 @@ def ensure_topics(settings: CommonSettings, specs: Iterable[TopicSpec], timeout_
         raise KafkaError(f"cannot create topics {sorted(wanted)}: {exc}") from exc
     finally:
         admin.close()
+
+
+def flush(producer: KafkaProducer, timeout_s: float) -> None:
+    """Wait until everything sent is acknowledged; :class:`KafkaError` (transient: the worker backs
+    off and retries) when the broker does not confirm in time."""
+    try:
+        producer.flush(timeout=timeout_s)
+    except Exception as exc:  # kafka-python raises several unrelated types here (timeouts, closed selector)
+        raise KafkaError(f"Kafka did not confirm what was sent within {timeout_s:.0f} s: {exc}") from exc
 
 
 def make_producer(settings: CommonSettings, client_id: str, **overrides: Any) -> KafkaProducer:
@@ -155,3 +165,4 @@ class DeadLetterSink:
         log.warning("dead-lettered (%s): %s", letter.stage, letter.reason[:300])
         self.producer.send(self.topic, key=self.stage.encode(), value=dumps(letter))
         self.count += 1
+        DEAD_LETTERS.labels(self.stage).inc()

@@ -32,6 +32,10 @@ class CommonSettings(BaseSettings):
     config: Path | None = Field(None, description="Path of the YAML configuration file")
     ready_file: Path | None = Field(None, description="File the service creates once it is ready")
     log_level: str = Field("INFO", description="Python logging level")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz (unset: not served; 0: any free port)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics port binds to (0.0.0.0 in containers)")
     consumer_instance_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9._-]{1,200}$",

@@ -39,6 +39,7 @@ SERVICES: tuple[str, ...] = (
     "camera-health",
     "camera-detectors",
     "ingest-api",
+    "mqtt-bridge",
     "camera-ingest",
     "console",
 )
@@ -59,6 +60,9 @@ def local_token_secret(home: Path) -> str:
 
 
 RESTART_BACKOFF_MAX_S = 30.0
+# The main instance's services serve /metrics on fixed ports (archiver 9401, alerting 9402, ...);
+# other instances (benchmarks, tests) on free ports, listed by `pantau status`.
+METRICS_BASE_PORT = 9400
 # A service that ran this long before dying is restarted at once again (its backoff is forgotten).
 STABLE_AFTER_S = 60.0
 
@@ -70,6 +74,7 @@ class ServiceState:
     ready: bool
     restarts: int = 0
     last_exit: int | None = None
+    metrics_port: int | None = None
 
 
 @dataclass
@@ -83,6 +88,7 @@ class _Child:
     backoff_s: float = 0.0
     restart_at: float | None = None
     last_exit: int | None = None
+    metrics_port: int | None = None
 
 
 class Supervisor:
@@ -178,10 +184,17 @@ class Supervisor:
         else:
             self._config_file().unlink(missing_ok=True)
         command = [sys.executable, "-m", "pantau.cli", "supervise", "--instance", self.instance]
+        # The supervisor finds its run and log folders from the same stack settings as this process.
+        stack_env = {
+            "PANTAU_STACK_HOME": str(self.home),
+            "PANTAU_STACK_KAFKA_PORT": str(self.stack.settings.kafka_port),
+            "PANTAU_STACK_KAFKA_CONTROLLER_PORT": str(self.stack.settings.kafka_controller_port),
+            "PANTAU_STACK_PG_PORT": str(self.stack.settings.pg_port),
+        }
         with (self.log_dir / "supervisor.log").open("ab") as out:
             proc = subprocess.Popen(
                 [*command, "--services", ",".join(services)],
-                env=env,
+                env={**env, **stack_env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -214,7 +227,7 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._supervisor_pid_file().write_text(str(os.getpid()))
-        children = {name: _Child(name) for name in services}
+        children = {name: _Child(name, metrics_port=self._metrics_port(name)) for name in services}
         stopping = False
 
         def stop(_signum: int, _frame: object) -> None:
@@ -268,9 +281,22 @@ class Supervisor:
         self._state_file().unlink(missing_ok=True)
         self._supervisor_pid_file().unlink(missing_ok=True)
 
+    def _metrics_port(self, name: str) -> int | None:
+        """The port of ``name``'s /metrics: fixed for the main instance, free for the others; none
+        when PANTAU_METRICS_PORT is set in the environment to ``off``."""
+        if os.environ.get("PANTAU_METRICS_PORT", "").lower() == "off":
+            return None
+        if self.instance == "main":
+            return METRICS_BASE_PORT + 1 + SERVICES.index(name)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
     def _start_child(self, child: _Child) -> None:
         self._ready_file(child.name).unlink(missing_ok=True)
         env = dict(os.environ, PANTAU_READY_FILE=str(self._ready_file(child.name)))
+        if child.metrics_port is not None:
+            env["PANTAU_METRICS_PORT"] = str(child.metrics_port)
         # The same id after a restart: the service takes its partitions back without a rebalance.
         env.setdefault("PANTAU_CONSUMER_INSTANCE_ID", f"{socket.gethostname()}-{self.instance}-{child.name}")
         with (self.log_dir / f"{child.name}.log").open("ab") as out:
@@ -287,7 +313,12 @@ class Supervisor:
 
     def _write_state(self, children: dict[str, _Child]) -> None:
         state = {
-            c.name: {"pid": c.proc.pid if c.proc else None, "restarts": c.restarts, "last_exit": c.last_exit}
+            c.name: {
+                "pid": c.proc.pid if c.proc else None,
+                "restarts": c.restarts,
+                "last_exit": c.last_exit,
+                "metrics_port": c.metrics_port,
+            }
             for c in children.values()
         }
         tmp = self._state_file().with_suffix(".tmp")
@@ -366,7 +397,6 @@ class Supervisor:
             pid = self._pid(name)
             known = counts.get(name) or {}
             restarts, last_exit = known.get("restarts") or 0, known.get("last_exit")
-            states.append(
-                ServiceState(name, pid, pid is not None and self._ready_file(name).exists(), restarts, last_exit)
-            )
+            ready = pid is not None and self._ready_file(name).exists()
+            states.append(ServiceState(name, pid, ready, restarts, last_exit, known.get("metrics_port")))
         return states

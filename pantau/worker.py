@@ -21,7 +21,17 @@ from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from pantau.exceptions import ConfigError, DatabaseError, KafkaError
+from pantau.exceptions import ConfigError, ConsumerStalled, DatabaseError, KafkaError
+from pantau.metrics import (
+    BATCH_SECONDS,
+    CONSUMER_LAG,
+    RECORDS,
+    TRANSIENT_FAILURES,
+    Heartbeat,
+    OpsServer,
+    start_ops_server,
+)
+from pantau.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +84,8 @@ class ConsumerLoop:
         ready_file: Path | None = None,
         backoff_max_s: float = 10.0,
         status_interval_s: float = 30.0,
+        stall_after_s: float = 45.0,
+        lag_interval_s: float = 10.0,
     ) -> None:
         self.consumer = consumer
         self.handler = handler
@@ -86,6 +98,17 @@ class ConsumerLoop:
         self.ready = threading.Event()
         # Set by SIGHUP (`pantau reload`): the loop calls the handler's reload() between batches.
         self.reload_requested = threading.Event()
+        # A turn of the loop at least every max_poll_interval (120 s), even while backing off.
+        self.heartbeat = Heartbeat(deadline_s=180.0)
+        self.group_id: str = str(getattr(consumer, "config", {}).get("group_id") or name)
+        self._next_lag_s = 0.0
+        # kafka-python can stop fetching for good after the broker restarts while a fetch is in
+        # flight: records wait, the loop turns, nothing arrives. Past this, the worker exits so its
+        # supervisor (or Kubernetes) starts a fresh one; offsets are committed only for durable work.
+        self.stall_after_s = stall_after_s
+        self.lag_interval_s = lag_interval_s
+        self.exit_code = 0  # 3 when the loop ended on a stalled consumer
+        self._last_records_s = time.monotonic()
         self._pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
         self._last_commit_s = time.monotonic()
@@ -181,15 +204,27 @@ class ConsumerLoop:
         )
 
     def run(self) -> None:
+        try:
+            self._run()
+        except ConsumerStalled as exc:
+            log.error("%s", exc)
+            self.exit_code = 3
+            raise SystemExit(3) from exc
+
+    def _run(self) -> None:
         self._wait_for_topics()
         self.consumer.subscribe(self.topics, listener=self._listener())
         backoff_s = 0.5
         try:
             while not self.stop.is_set():
+                self.heartbeat.beat()
+                self._measure_lag()
                 batches = self.consumer.poll(timeout_ms=100)
                 if not self.ready.is_set():
                     self._check_ready()
                 records = [rec for tp in sorted(batches, key=lambda t: (t.topic, t.partition)) for rec in batches[tp]]
+                if records:
+                    self._last_records_s = time.monotonic()
                 self._records_since_status += len(records)
                 self._log_status()
                 for rec in records:
@@ -199,13 +234,18 @@ class ConsumerLoop:
                     self._reload()
                 try:
                     if records:
+                        started_s = time.monotonic()
                         self.handler.handle(records)
+                        BATCH_SECONDS.labels(self.name).observe(time.monotonic() - started_s)
+                        for rec in records:
+                            RECORDS.labels(self.name, rec.topic).inc()
                         for rec in records:
                             self._pending[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
                     self.handler.tick(time.monotonic())
                     self._commit(force=False)
                     backoff_s = 0.5
                 except TRANSIENT_ERRORS as exc:
+                    TRANSIENT_FAILURES.labels(self.name).inc()
                     log.warning("%s: transient failure, retrying in %.1f s: %s", self.name, backoff_s, exc)
                     self._rewind()
                     self.stop.wait(backoff_s)
@@ -213,6 +253,38 @@ class ConsumerLoop:
             self._commit(force=True)
         finally:
             self.consumer.close(autocommit=False)
+
+    def _measure_lag(self) -> None:
+        """Consumer lag per partition for ``/metrics``, every ``lag_interval_s`` (it costs a request);
+        a stalled consumer (records wait, none arrive) ends the worker."""
+        now = time.monotonic()
+        if now < self._next_lag_s:
+            return
+        self._next_lag_s = now + self.lag_interval_s
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        total = 0
+        try:
+            ends = self.consumer.end_offsets(assigned)
+            for tp in assigned:
+                lag = max(0, int(ends[tp]) - int(self.consumer.position(tp, timeout_ms=200)))
+                CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+                total += lag
+        except Exception as exc:  # a metric must never stop the worker (the broker may be away)
+            log.debug("%s: lag not measured: %s", self.name, exc)
+            return
+        if total == 0 or not self.ready.is_set():
+            self._last_records_s = now
+        elif now - self._last_records_s > self.stall_after_s:
+            raise ConsumerStalled(
+                f"{self.name}: {total} records wait but none arrived for {now - self._last_records_s:.0f} s; "
+                "exiting so that a fresh consumer takes over"
+            )
+
+    def serve_ops(self, settings: CommonSettings) -> OpsServer | None:
+        """``/metrics``, ``/healthz`` (the loop turns) and ``/readyz`` on ``PANTAU_METRICS_PORT``."""
+        return start_ops_server(settings, alive=self.heartbeat.alive, ready=self.ready.is_set)
 
     def _reload(self) -> None:
         """Has the handler apply the configuration again; a refused one leaves the running one."""

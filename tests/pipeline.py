@@ -66,12 +66,14 @@ class Pipeline:
     def log_file(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
 
-    def start(self, name: str, timeout_s: float = 60.0) -> None:
+    def start(self, name: str, timeout_s: float = 60.0, *, service: str | None = None, **env_overrides: str) -> None:
+        """Run ``service`` (default: ``name``) as ``name``: a second replica of a service gets a name
+        of its own (its process, log and ready file) and, where it needs them, its own settings."""
         self.ready_file(name).unlink(missing_ok=True)
-        env = dict(self.env, PANTAU_READY_FILE=str(self.ready_file(name)))
+        env = dict(self.env, PANTAU_READY_FILE=str(self.ready_file(name)), **env_overrides)
         with self.log_file(name).open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "pantau.cli", "run", name],
+                [sys.executable, "-m", "pantau.cli", "run", service or name],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -4,12 +4,16 @@ reload and faults. Built by the ``supervised_factory`` fixture."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from kafka import KafkaProducer
 from psycopg import sql
@@ -18,6 +22,63 @@ from pantau.auth import Role, issue_token
 from pantau.stack import Stack
 from pantau.supervisor import SERVICES, ServiceState, Supervisor
 from tests.pipeline import free_port
+
+SENSORS = 40
+TRIGGER_EVERY = 20
+FLOOD_RULE = "sensor_rules:\n  - {name: flood, kind: water_level, above: 2.5, clear_below: 2.0, severity: critical}\n"
+
+
+@dataclass
+class ReadingLoad:
+    """Readings of ``SENSORS`` gauges posted to the ingest API as a sensor gateway would, one of each
+    gauge per request: a refused or failed batch is sent again until it is accepted (202). Reading 0
+    of every ``TRIGGER_EVERY`` of a gauge rises above 2.5 m, the next one falls back to 1 m."""
+
+    url: str
+    token: str
+    rate_per_s: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    accepted: int = 0
+    retries: int = 0
+    refusals: dict[int, int] = field(default_factory=dict)
+
+    def run(self) -> None:
+        base = datetime.now(UTC) - timedelta(hours=2)
+        start, n = time.monotonic(), 0
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=15) as client:
+            while not self.stop.is_set():
+                batch = []
+                for _ in range(SENSORS):
+                    sensor, seq = n % SENSORS, n // SENSORS
+                    batch.append(
+                        {
+                            "sensor_id": f"gauge-{sensor:03d}",
+                            "kind": "water_level",
+                            "value": 3.0 if seq % TRIGGER_EVERY == 0 else 1.0,
+                            "unit": "m",
+                            "ts": (base + timedelta(seconds=seq)).isoformat(),
+                        }
+                    )
+                    n += 1
+                self._post(client, batch)
+                delay = start + n / self.rate_per_s - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+
+    def _post(self, client: httpx.Client, batch: list[dict[str, object]]) -> None:
+        while True:
+            try:
+                answer = client.post("/api/v1/readings", json=batch)
+            except httpx.HTTPError:
+                answer = None
+            if answer is not None and answer.status_code == 202:
+                self.accepted += len(batch)
+                return
+            if answer is not None:
+                self.refusals[answer.status_code] = self.refusals.get(answer.status_code, 0) + 1
+                assert answer.status_code == 503, answer.text  # only "Kafka unavailable" may refuse good data
+            self.retries += 1
+            time.sleep(0.2)
 
 
 class Supervised:
@@ -95,3 +156,37 @@ class Supervised:
         self.supervisor.stop_services()
         with psycopg.connect(self.stack.settings.database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+
+
+def assert_stored_exactly_once(
+    pantau: Supervised, load: ReadingLoad, timeout_s: float = 90.0, other_readings: int = 0
+) -> None:
+    """Once the pipeline catches up: every reading the load had accepted is stored once, every raise and
+    clear the gauges caused is one incident, and alerting applied each once (one alert per gauge,
+    counting each raise)."""
+    total = load.accepted
+    assert total % SENSORS == 0
+    per_sensor = total // SENSORS
+    raises = SENSORS * ((per_sensor + TRIGGER_EVERY - 1) // TRIGGER_EVERY)
+    clears = SENSORS * ((per_sensor - 1 + TRIGGER_EVERY - 1) // TRIGGER_EVERY)  # reading 1 of each 20
+    sensor = "source_kind = 'sensor'"
+    gauges = "alert_id IN (SELECT id FROM alerts WHERE source LIKE 'gauge-%%')"
+
+    def counts() -> tuple[int, int, int]:
+        return (
+            pantau.count("sensor_readings"),
+            pantau.count("incidents", sensor),
+            pantau.count("alert_incidents", gauges),
+        )
+
+    expected = (total + other_readings, raises + clears, raises + clears)
+    deadline = time.monotonic() + timeout_s
+    while (found := counts()) != expected:
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {n}\n{pantau.log(n)[-2500:]}" for n in ("archiver", "detectors", "alerting"))
+            raise AssertionError(f"counts {found}, expected {expected}\n{logs}")
+        time.sleep(0.5)
+    assert pantau.count("incidents", f"{sensor} AND phase = 'raised'") == raises
+    assert pantau.count("incidents", f"{sensor} AND phase = 'cleared'") == clears
+    assert pantau.count("alerts", "source LIKE 'gauge-%%'") == SENSORS
+    assert pantau.count("alerts", "source LIKE 'gauge-%%' AND count = %s", raises // SENSORS) == SENSORS

@@ -67,9 +67,11 @@ def main() -> None:
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s ingest-api %(message)s")
+    from pantau.metrics import start_ops_server
     from pantau.worker import acknowledge_reloads
 
     acknowledge_reloads("ingest-api", "it reads no configuration file")
+    start_ops_server(settings, alive=lambda: True, ready=lambda: True)
     uvicorn.run(
         create_app(settings),
         host=settings.ingest_host,

@@ -25,8 +25,9 @@ from ingest.cameras.schemas import (
     FrameMeta,
 )
 from pantau.config import load_config_file, parse_section
-from pantau.exceptions import ConfigError
-from pantau.kafka import dumps, ensure_topics, make_producer
+from pantau.exceptions import ConfigError, KafkaError
+from pantau.kafka import dumps, ensure_topics, flush, make_producer
+from pantau.metrics import Heartbeat, start_ops_server
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import install_signal_handlers
@@ -64,7 +65,11 @@ class CameraIngest:
     def _send_status(self, status: CameraStatus) -> None:
         with self._status_lock:
             self.producer.send(self.status_topic, key=status.key(), value=dumps(status))
-            self.producer.flush(timeout=10)
+            try:
+                flush(self.producer, 10)
+            except KafkaError as exc:
+                # The feed keeps running; the next report (every few seconds) says the same again.
+                log.warning("camera %s: status not confirmed by Kafka: %s", status.camera_id, exc)
 
     def start(self) -> None:
         for feed in self.feeds:
@@ -116,12 +121,15 @@ def main() -> None:
     ingest = CameraIngest(settings, config, producer)
     stop, reload = threading.Event(), threading.Event()
     install_signal_handlers(stop, reload)
+    heartbeat = Heartbeat(deadline_s=30.0)
+    start_ops_server(settings, alive=heartbeat.alive, ready=lambda: True)
     ingest.start()
     if settings.ready_file is not None:
         settings.ready_file.parent.mkdir(parents=True, exist_ok=True)
         settings.ready_file.write_text("ready\n")
     log.info("serving %d cameras", len(ingest.feeds))
     while not stop.is_set():
+        heartbeat.beat()
         if not reload.wait(0.5):
             continue
         reload.clear()

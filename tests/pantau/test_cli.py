@@ -131,7 +131,7 @@ def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path)
         assert f"PANTAU_KAFKA_BOOTSTRAP={stack.settings.kafka_bootstrap}" in up.stdout.splitlines()
         status = pantau("status", "--instance", instance, "--pids", env=env)
         assert status.returncode == 0, status.stdout
-        assert len(SERVICES) == 8
+        assert len(SERVICES) == 9
         pids = _pids(status.stdout)
         assert set(pids) == {"supervisor", *SERVICES}, status.stdout
         assert "pid=" not in pantau("status", "--instance", instance, env=env).stdout  # only with --pids

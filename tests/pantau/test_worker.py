@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,9 @@ class FakeConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.position = offset
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return {0}
 
     def assignment(self) -> set[TopicPartition]:
         return {TP}
@@ -116,7 +120,7 @@ def test_not_ready_on_an_empty_assignment_made_before_the_topic_was_known() -> N
     known: dict[str, set[int] | None] = {"readings": None}
     assigned: set[TopicPartition] = set()
     joins: list[int] = []
-    consumer.partitions_for_topic = lambda topic: known[topic]  # type: ignore[attr-defined]
+    consumer.partitions_for_topic = lambda topic: known[topic]  # type: ignore[method-assign]
     consumer.assignment = lambda: assigned  # type: ignore[method-assign]
     consumer.unsubscribe = lambda: joins.append(1)  # type: ignore[attr-defined]
 
@@ -136,7 +140,7 @@ def test_member_left_without_partitions_is_ready_after_two_rejoins() -> None:
     consumer = FakeConsumer(total=0)
     loop = ConsumerLoop(consumer, FlakySink(consumer=consumer), ["readings"], name="test")
     consumer.listener = loop._listener()
-    consumer.partitions_for_topic = lambda topic: {0}  # type: ignore[attr-defined]
+    consumer.partitions_for_topic = lambda topic: {0}  # type: ignore[method-assign]
     consumer.assignment = lambda: set()  # type: ignore[method-assign]
     consumer.unsubscribe = lambda: None  # type: ignore[attr-defined]
     for _ in range(3):
@@ -144,3 +148,70 @@ def test_member_left_without_partitions_is_ready_after_two_rejoins() -> None:
         loop._next_resubscribe_s = 0.0
         loop._check_ready()
     assert loop.ready.is_set()  # more members than partitions: idle, but ready
+
+
+class StuckConsumer:
+    """Assigned one partition with ``waiting`` records that never arrive (a fetcher stuck after a
+    broker restart)."""
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = waiting
+        self.listener: Any = None
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.listener = listener
+        listener.on_partitions_assigned({TP})
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {TP: self.waiting}
+
+    def position(self, tp: TopicPartition, timeout_ms: int = 0) -> int:
+        return 0
+
+    def close(self, autocommit: bool) -> None:
+        pass
+
+
+class NoWork:
+    def handle(self, records: Sequence[Any]) -> None:
+        raise AssertionError("no record ever arrives")
+
+    def make_durable(self) -> None:
+        return None
+
+    def tick(self, now_s: float) -> None:
+        return None
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        return None
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        return None
+
+
+def test_a_consumer_whose_records_never_arrive_exits_for_a_fresh_one() -> None:
+    loop = ConsumerLoop(
+        StuckConsumer(waiting=5), NoWork(), ["readings"], name="test", stall_after_s=0.3, lag_interval_s=0.05
+    )
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as exited:
+        loop.run()
+    assert exited.value.code == 3
+    assert 0.3 <= time.monotonic() - started < 5
+
+
+def test_an_idle_consumer_with_nothing_waiting_is_not_stalled() -> None:
+    loop = ConsumerLoop(StuckConsumer(waiting=0), NoWork(), ["readings"], name="test", stall_after_s=0.0)
+    loop.ready.set()
+    time.sleep(0.01)
+    loop._measure_lag()  # nothing waits: no stall, however long since the last record
+    assert loop.heartbeat.alive()

@@ -16,6 +16,7 @@ from pantau.auth import Principal, Role
 from pantau.config import format_validation_error
 from pantau.dlq import DeadLetter
 from pantau.kafka import DeadLetterSink, dumps
+from pantau.metrics import READINGS_ACCEPTED
 from pantau.webauth import require_roles
 
 log = logging.getLogger(__name__)
@@ -98,4 +99,5 @@ def post_readings(
             status_code=503,
             headers={"Retry-After": "5"},
         )
+    READINGS_ACCEPTED.labels("http").inc(len(readings))
     return Accepted(accepted=len(readings))
