@@ -9,6 +9,7 @@ Handlers must be idempotent: after a crash the records since the last commit com
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -84,7 +85,7 @@ class ConsumerLoop:
         ready_file: Path | None = None,
         backoff_max_s: float = 10.0,
         status_interval_s: float = 30.0,
-        stall_after_s: float = 45.0,
+        stall_after_s: float = 30.0,
         lag_interval_s: float = 10.0,
     ) -> None:
         self.consumer = consumer
@@ -108,6 +109,8 @@ class ConsumerLoop:
         self.stall_after_s = stall_after_s
         self.lag_interval_s = lag_interval_s
         self.exit_code = 0  # 3 when the loop ended on a stalled consumer
+        self.max_replacements = 3
+        self._replacements = 0
         self._last_records_s = time.monotonic()
         self._pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
@@ -277,10 +280,35 @@ class ConsumerLoop:
         if total == 0 or not self.ready.is_set():
             self._last_records_s = now
         elif now - self._last_records_s > self.stall_after_s:
+            self._replace_consumer(total, now - self._last_records_s)
+
+    def _replace_consumer(self, waiting: int, quiet_s: float) -> None:
+        """A consumer that receives nothing while records wait (kafka-python's fetcher or group
+        membership stuck): hand its partitions back as a rebalance would (work not yet committed
+        comes again: the sinks are idempotent) and carry on with a fresh consumer of the same
+        configuration. After ``max_replacements`` the worker exits instead, for its supervisor."""
+        self._replacements += 1
+        if self._replacements > self.max_replacements:
             raise ConsumerStalled(
-                f"{self.name}: {total} records wait but none arrived for {now - self._last_records_s:.0f} s; "
+                f"{self.name}: {waiting} records wait but none arrived for {quiet_s:.0f} s, again; "
                 "exiting so that a fresh consumer takes over"
             )
+        log.error(
+            "%s: %d records wait but none arrived for %.0f s; replacing the consumer", self.name, waiting, quiet_s
+        )
+        assigned = set(self.consumer.assignment())
+        self._pending.clear()
+        self._first_uncommitted.clear()
+        if assigned:
+            self.handler.on_revoked(assigned)
+        config = {k: v for k, v in getattr(self.consumer, "config", {}).items() if k in KafkaConsumer.DEFAULT_CONFIG}
+        with contextlib.suppress(Exception):  # the old one may fail to close cleanly: it is stuck
+            self.consumer.close(autocommit=False)
+        self.consumer = KafkaConsumer(**config)
+        self._assignment_seen = False
+        self._resubscribes = 0
+        self.consumer.subscribe(self.topics, listener=self._listener())
+        self._last_records_s = time.monotonic()
 
     def serve_ops(self, settings: CommonSettings) -> OpsServer | None:
         """``/metrics``, ``/healthz`` (the loop turns) and ``/readyz`` on ``PANTAU_METRICS_PORT``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from websockets.sync.client import connect as ws_connect
 
 from detectors.video.synthetic import FigurePath, SceneSpec, render
 from pantau.auth import Role
+from pantau.kafka import partition_for_key
 from tests.pipeline import Pipeline, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -83,7 +85,10 @@ def test_three_workers_share_the_cameras_and_a_dead_ones_cameras_move_without_lo
 
     # Every camera's walker is one intrusion, those of the dead worker's cameras included.
     deadline = time.monotonic() + 90
-    while pipeline.count("incidents", "type = 'intrusion' AND phase = 'raised'") < CAMERAS:
+    while (
+        pipeline.count("incidents", "type = 'intrusion' AND phase = 'raised'") < CAMERAS
+        or pipeline.count("alerts", "type = 'intrusion'") < CAMERAS
+    ):
         assert time.monotonic() < deadline, (
             f"{pipeline.count('incidents', 'type = %s', ('intrusion',))} intrusions of {CAMERAS}\n"
             + "\n".join(f"--- {w}\n{pipeline.log_tail(w, 30)}" for w in WORKERS[1:])
@@ -98,10 +103,10 @@ def test_three_workers_share_the_cameras_and_a_dead_ones_cameras_move_without_lo
     assert dict(rows) == {f"cam-{n}": 1 for n in range(CAMERAS)}
     assert pipeline.count("alerts", "type = 'intrusion'") == CAMERAS
     print(f"\nall {CAMERAS} intrusions stored {took_s:.1f} s after the kill")
-    # The survivors took the dead worker's partitions over (a second assignment each, or one of them).
-    reassigned = sum(pipeline.log_tail(w, 400).count("ready (partitions assigned") for w in WORKERS[1:])
-    rebalanced = sum(pipeline.log_tail(w, 400).count("partitions assigned") for w in WORKERS[1:])
-    assert reassigned >= 2 and rebalanced > reassigned, [pipeline.log_tail(w, 50) for w in WORKERS[1:]]
+    # The dead worker held cameras (their intrusions came from the survivors, counted above).
+    held = {int(p) for p in re.findall(r"frames\.v1', partition=(\d+)\)", pipeline.log_tail(victim, 400))}
+    moved = [n for n in range(CAMERAS) if partition_for_key(f"cam-{n}".encode(), 4) in held]
+    assert held and moved, pipeline.log_tail(victim, 40)
 
 
 def _incident(n: int) -> bytes:
@@ -115,12 +120,16 @@ def _incident(n: int) -> bytes:
 
 def _changes(ws: Any, expected: int, timeout_s: float = 20) -> list[tuple[str, int]]:
     seen: list[tuple[str, int]] = []
+    types: list[str] = []
     deadline = time.monotonic() + timeout_s
     while len(seen) < expected:
-        msg = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        remaining_s = deadline - time.monotonic()
+        assert remaining_s > 0, f"{len(set(seen))} of {expected} changes; messages {types}"
+        msg = json.loads(ws.recv(timeout=remaining_s))
+        types.append(msg["type"])
         if msg["type"] == "alert":
             seen.append((msg["alert"]["id"], msg["alert"]["version"]))
-        elif msg["type"] == "snapshot":
+        elif "alerts" in msg:  # a snapshot, or several changes sent together
             seen.extend((a["id"], a["version"]) for a in msg["alerts"])
     return seen
 

@@ -202,6 +202,7 @@ def test_a_consumer_whose_records_never_arrive_exits_for_a_fresh_one() -> None:
     loop = ConsumerLoop(
         StuckConsumer(waiting=5), NoWork(), ["readings"], name="test", stall_after_s=0.3, lag_interval_s=0.05
     )
+    loop.max_replacements = 0  # no fresh consumer in-process (that needs a broker): exit at once
     started = time.monotonic()
     with pytest.raises(SystemExit) as exited:
         loop.run()
