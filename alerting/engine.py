@@ -332,7 +332,7 @@ class AlertEngine:
             self._commit()
         except psycopg.Error as exc:
             self._rollback()
-            self.reload()
+            self._stale = True  # reloaded from the database before the next use
             raise DatabaseError(f"escalation timers failed: {exc}") from exc
         self._publish(escalated)
 
@@ -462,7 +462,7 @@ class AlertEngine:
                 self.conn.commit()
             except psycopg.Error as exc:
                 self._rollback()
-                self.reload()
+                self._stale = True  # reloaded from the database before the next use
                 raise DatabaseError(f"updating suppression failed: {exc}") from exc
         return changed
 
