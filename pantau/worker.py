@@ -85,7 +85,7 @@ class ConsumerLoop:
         ready_file: Path | None = None,
         backoff_max_s: float = 10.0,
         status_interval_s: float = 30.0,
-        stall_after_s: float = 30.0,
+        stall_after_s: float = 20.0,
         lag_interval_s: float = 10.0,
     ) -> None:
         self.consumer = consumer
