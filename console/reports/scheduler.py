@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
@@ -275,8 +277,13 @@ async def run_schedule(
                 await asyncio.to_thread(catch_up, pool, settings, config, tz_name, datetime.now(UTC))
                 await asyncio.to_thread(sweep, pool, settings, datetime.now(UTC))
                 checked_missed = True
+            except (psycopg.Error, PoolTimeout) as exc:
+                # The database may be away, or the archive's tables not created yet (a console started
+                # before the archiver): try again in a minute rather than skip the catch-up.
+                log.warning("report catch-up waits for the database (retrying in a minute): %s", exc)
+                await asyncio.sleep(60.0)
+                continue
             except Exception:
-                # The database may still be starting: try again in a minute rather than skip the catch-up.
                 log.exception("report catch-up failed; retrying in a minute")
                 await asyncio.sleep(60.0)
                 continue
@@ -294,6 +301,8 @@ async def run_schedule(
             start, end = period_for(kind, due, tz)
             try:
                 await asyncio.to_thread(build_report, pool, settings, config, tz_name, kind, start, end)
+            except (psycopg.Error, PoolTimeout) as exc:
+                log.warning("scheduled %s report failed (the database is away?): %s", kind, exc)
             except Exception:
                 log.exception("scheduled %s report failed", kind)
         try:
