@@ -85,7 +85,7 @@ class ConsumerLoop:
         ready_file: Path | None = None,
         backoff_max_s: float = 10.0,
         status_interval_s: float = 30.0,
-        stall_after_s: float = 20.0,
+        stall_after_s: float = 10.0,
         lag_interval_s: float = 10.0,
     ) -> None:
         self.consumer = consumer
@@ -244,6 +244,9 @@ class ConsumerLoop:
                             RECORDS.labels(self.name, rec.topic).inc()
                         for rec in records:
                             self._pending[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+                        # A quiet consumer is one that polls and gets nothing: time spent handling
+                        # (or backing off, below) is not quiet.
+                        self._last_records_s = time.monotonic()
                     self.handler.tick(time.monotonic())
                     self._commit(force=False)
                     backoff_s = 0.5
@@ -252,6 +255,7 @@ class ConsumerLoop:
                     log.warning("%s: transient failure, retrying in %.1f s: %s", self.name, backoff_s, exc)
                     self._rewind()
                     self.stop.wait(backoff_s)
+                    self._last_records_s = time.monotonic()
                     backoff_s = min(backoff_s * 2, self.backoff_max_s)
             self._commit(force=True)
         finally:

@@ -121,7 +121,7 @@ class Pipeline:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def wait_count(self, table: str, expected: int, where: str = "TRUE", timeout_s: float = 15.0) -> int:
+    def wait_count(self, table: str, expected: int, where: str = "TRUE", timeout_s: float = 60.0) -> int:
         """The row count once it reaches ``expected`` (sinks write in batches), or when time runs out."""
         deadline = time.monotonic() + timeout_s
         while (found := self.count(table, where)) < expected and time.monotonic() < deadline:

@@ -94,7 +94,7 @@ class Hook:
         with self.lock:
             return [orjson.loads(body) for _headers, body in self.requests]
 
-    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 15.0) -> list[dict[str, Any]]:
+    def wait_for(self, check: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while not check(bodies := self.bodies()):
             assert time.monotonic() < deadline, [(b["kind"], b["alert"]["change"]) for b in bodies]

@@ -126,7 +126,9 @@ alerting:
     routes: [{{match: {{}}, tiers: [{{groups: [rescue], ack_deadline_s: 3600}}]}}]
 """
     pipeline = pipeline_factory(config, services=("alerting",))
-    for n in range(5):
+    _send_incident(pipeline, "river-00")
+    good.wait_for(lambda b: len(b) >= 1)  # the first push may wait on a loaded machine's start-up
+    for n in range(1, 5):
         _send_incident(pipeline, f"river-{n:02d}")
     # The good channel gets every push while the dead one keeps failing (a hanging receiver holds
     # up only its own channel's workers).
@@ -147,7 +149,7 @@ alerting:
             assert all(a["outcome"] == "retrying" and a["status_code"] == 500 for a in failing["log"])
         # Incidents keep turning into alerts and pushes meanwhile.
         _send_incident(pipeline, "river-99")
-        good.wait_for(lambda b: any(x["alert"]["source"] == "river-99" for x in b), 10)
+        good.wait_for(lambda b: any(x["alert"]["source"] == "river-99" for x in b), 20)
         if failure == "hang":
             return
         # A P1 is retried until its alert is over: resolving it cancels the pending retries.

@@ -41,7 +41,7 @@ def _incident(n: int, type_: str, source: str, kind: str, district: str) -> dict
     }
 
 
-def _alert(pipeline: Pipeline, source: str, timeout_s: float = 15.0) -> dict[str, Any]:
+def _alert(pipeline: Pipeline, source: str, timeout_s: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         with pipeline.db() as conn:
@@ -54,7 +54,7 @@ def _alert(pipeline: Pipeline, source: str, timeout_s: float = 15.0) -> dict[str
 
 
 def _wait(pipeline: Pipeline, source: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not check(alert := _alert(pipeline, source)):
         assert time.monotonic() < deadline, alert
         time.sleep(0.2)

@@ -70,7 +70,7 @@ alerting:
         producer.send(pipeline.topic("pantau.incidents.v1"), key=b"cam-gate", value=orjson.dumps(incident)).get(10)
         producer.close()
 
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while not push_service.requests:
             assert time.monotonic() < deadline, "no push reached the push service"
             time.sleep(0.1)

@@ -76,7 +76,7 @@ def _alerts_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     return list(message.get("alerts", []))
 
 
-def _wait_for(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], timeout_s: float = 15) -> dict[str, Any]:
+def _wait_for(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], timeout_s: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))

@@ -50,7 +50,7 @@ def _incident(n: int, ts: datetime) -> bytes:
     )  # fmt: skip
 
 
-def _wait(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
+def _wait(check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()

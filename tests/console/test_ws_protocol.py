@@ -29,7 +29,7 @@ def _incident(n: int, source: str, district: str, severity: str = "high") -> byt
     )  # fmt: skip
 
 
-def _next(ws: Any, timeout_s: float = 10) -> dict[str, Any]:
+def _next(ws: Any, timeout_s: float = 30) -> dict[str, Any]:
     """The next message that is not a heartbeat."""
     deadline = time.monotonic() + timeout_s
     while True:

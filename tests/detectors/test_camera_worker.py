@@ -81,7 +81,7 @@ cameras:
     producer.close()
 
     pipeline.start("camera-ingest")
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 60
     while pipeline.count("alerts", "type = 'intrusion'") < 1:
         if time.monotonic() > deadline:
             raise AssertionError(
@@ -99,7 +99,7 @@ cameras:
     assert snapshot[:2] == b"\xff\xd8" and len(snapshot) < 40_000
     assert len(row[0]["bbox_xyxy"]) == 4
     clip = Path(pipeline.env["PANTAU_EVIDENCE_DIR"]) / row[0]["clip"]
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not clip.exists():
         assert time.monotonic() < deadline, f"no evidence clip {clip}"
         time.sleep(0.2)

@@ -86,7 +86,7 @@ def publish(broker: Mosquitto, messages: list[tuple[str, bytes]], qos: int = 1) 
         client.loop_stop()
 
 
-def consume(pipeline: Pipeline, topic: str, expected: int, timeout_s: float = 20) -> list[tuple[bytes, Any]]:
+def consume(pipeline: Pipeline, topic: str, expected: int, timeout_s: float = 60) -> list[tuple[bytes, Any]]:
     consumer = KafkaConsumer(
         pipeline.topic(topic),
         bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
@@ -145,7 +145,7 @@ def test_a_flooding_sensor_is_rate_limited_without_starving_others(
     # Interleaved: the quiet sensor's readings sit between the flood's, on the same connection.
     publish(broker, flood[:50] + quiet + flood[50:])
     letters = consume(pipeline, TOPIC_DLQ, 90)
-    readings = consume(pipeline, TOPIC_SENSOR_READINGS, 5 + 5, timeout_s=5)
+    readings = consume(pipeline, TOPIC_SENSOR_READINGS, 5 + 5, timeout_s=15)
     by_sensor: dict[str, int] = {}
     for key, _ in readings:
         by_sensor[key.decode()] = by_sensor.get(key.decode(), 0) + 1
@@ -164,7 +164,7 @@ def test_bridge_reconnects_after_a_broker_restart(
     publish(broker, [("river/R-1/level", b"1.0")])
     assert len(consume(pipeline, TOPIC_SENSOR_READINGS, 1)) == 1
     broker.restart()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not (bridge.connections >= 2 and bridge.subscribed.is_set()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert bridge.connections >= 2 and bridge.subscribed.is_set(), "the bridge did not reconnect"
@@ -193,7 +193,7 @@ mqtt:
 """
     pipeline = pipeline_factory(config, services=())
     pipeline.start("mqtt-bridge", timeout_s=30)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while "connected to MQTT" not in pipeline.log_tail("mqtt-bridge", 50):
         assert time.monotonic() < deadline, pipeline.log_tail("mqtt-bridge")
         time.sleep(0.2)
@@ -235,7 +235,7 @@ def test_a_reading_kafka_did_not_acknowledge_is_redelivered_by_the_broker(
     producer = FlakyProducer(failures=2)
     bridge_factory(None, broker, producer=producer)
     publish(broker, [("river/R-5/level", b"4.5")], qos=1)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not producer.records and time.monotonic() < deadline:
         time.sleep(0.05)
     # Not acknowledged twice, so the broker sent it again after each dropped session; the third try stuck.

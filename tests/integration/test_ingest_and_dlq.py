@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 CONFIG = "sensor_rules:\n  - {name: smoke-school, kind: smoke, above: 0.3, severity: critical}\n"
 
 
-def dead_letters(pipeline: Pipeline, expected: int, timeout_s: float = 15) -> list[dict[str, Any]]:
+def dead_letters(pipeline: Pipeline, expected: int, timeout_s: float = 60) -> list[dict[str, Any]]:
     consumer = KafkaConsumer(
         pipeline.topic("pantau.dlq.v1"),
         bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
@@ -59,7 +59,7 @@ def test_post_readings_single_and_batch_reach_timescaledb(pipeline_factory: Call
     assert many.status_code == 202 and many.json() == {"accepted": 6}
     # Replaying the same batch stores nothing twice: a reading's identity is (sensor_id, ts).
     assert httpx.post(url, json=batch, headers=headers).status_code == 202
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while pipeline.count("alerts") < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert pipeline.wait_count("sensor_readings", 7) == 7
@@ -113,7 +113,7 @@ def test_bad_records_on_the_topic_are_dead_lettered_and_the_pipeline_keeps_runni
     producer.send(topic, key=b"smk-sman3", value=orjson.dumps(smoke(0.9, now + timedelta(seconds=1)))).get(10)
     producer.close()
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while pipeline.count("alerts") < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert pipeline.wait_count("sensor_readings", 1) == 1
@@ -163,7 +163,7 @@ def test_console_dead_letters_an_invalid_alert_and_keeps_serving(pipeline_factor
     assert [letter["stage"] for letter in letters] == ["console"]
     assert "status" in letters[0]["reason"] and letters[0]["topic"] == topic
     url = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts?token={pipeline.token(Role.operator)}"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         with ws_connect(url, open_timeout=10) as ws:
             snapshot = json.loads(ws.recv(timeout=10))

@@ -118,7 +118,7 @@ def _incident(n: int) -> bytes:
     )  # fmt: skip
 
 
-def _changes(ws: Any, expected: int, timeout_s: float = 20) -> list[tuple[str, int]]:
+def _changes(ws: Any, expected: int, timeout_s: float = 60) -> list[tuple[str, int]]:
     seen: list[tuple[str, int]] = []
     types: list[str] = []
     deadline = time.monotonic() + timeout_s

@@ -37,7 +37,7 @@ def video_factory(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-def consume(pipeline: Pipeline, topic: str, expected: int, timeout_s: float = 20) -> list[Any]:
+def consume(pipeline: Pipeline, topic: str, expected: int, timeout_s: float = 60) -> list[Any]:
     consumer = KafkaConsumer(
         pipeline.topic(topic),
         bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
@@ -89,7 +89,7 @@ cameras:
     pipeline = pipeline_factory(
         config, services=("alerting", "camera-health", "camera-ingest"), PANTAU_VIDEO_LOSS_AFTER_S="2"
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while pipeline.count("alerts", "type = 'video_loss' AND source = 'gone'") < 1:
         assert time.monotonic() < deadline, "no video_loss alert"
         time.sleep(0.2)
