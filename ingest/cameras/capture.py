@@ -79,12 +79,42 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-class OpenCvSource:
-    """A feed opened with OpenCV's ``VideoCapture`` (files, RTSP and HTTP URLs, local devices)."""
+# How long OpenCV's FFmpeg backend may wait on a network camera. Its own default is 30 s for both,
+# during which a camera that vanished without closing the connection (power or cable lost, a link
+# down) still looks ``connected`` and its feed thread cannot be stopped. Opening covers the RTSP or
+# HTTP handshake and the probing of the stream; reading, one frame: 10 s is far longer than any
+# streaming camera's frame interval, and reports the loss before camera-health's default 15 s.
+NETWORK_OPEN_TIMEOUT_S = 10.0
+NETWORK_READ_TIMEOUT_S = 10.0
 
-    def __init__(self, camera: CameraConfig) -> None:
+
+class OpenCvSource:
+    """A feed opened with OpenCV's ``VideoCapture`` (files, RTSP and HTTP URLs, local devices).
+
+    Network URLs are opened with open and read timeouts, so that a camera which stops answering
+    makes :meth:`read` return None (a lost feed) after ``read_timeout_s`` instead of blocking.
+    """
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        *,
+        open_timeout_s: float = NETWORK_OPEN_TIMEOUT_S,
+        read_timeout_s: float = NETWORK_READ_TIMEOUT_S,
+    ) -> None:
         target: int | str = int(camera.source) if camera.source.isdigit() else camera.source
-        self._cap = cv2.VideoCapture(target)
+        if camera.is_network:
+            # Only network URLs get the timeouts: a backend that does not know a parameter (V4L2 for
+            # a local device) may refuse to open at all.
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                round(open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                round(read_timeout_s * 1000),
+            ]
+            self._cap = cv2.VideoCapture(target, cv2.CAP_ANY, params)
+        else:
+            self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
             raise SourceError(f"cannot open {camera.source!r}")
         self.is_file = camera.is_file

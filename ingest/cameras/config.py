@@ -41,6 +41,11 @@ class CameraConfig(BaseModel):
     def is_device(self) -> bool:
         return self.source.isdigit() or self.source.startswith("/dev/video")
 
+    @property
+    def is_network(self) -> bool:
+        """An RTSP or HTTP(S) URL: a camera somewhere on the network, which can vanish without a word."""
+        return "://" in self.source
+
 
 class CamerasConfig(BaseModel):
     """What camera ingest reads from the configuration file."""

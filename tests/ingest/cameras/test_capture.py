@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import itertools
 import random
+import socket
 import threading
+import time
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
 
+from ingest.cameras import capture
 from ingest.cameras.capture import Backoff, CameraFeed, FrameSampler, SourceError, encode_frame
 from ingest.cameras.config import CameraConfig, CamerasConfig
 from ingest.cameras.schemas import CameraStatus, FeedState, FrameMeta
+from tests.ingest.cameras.mjpeg_camera import MjpegCamera
 
 pytestmark = pytest.mark.unit
 
@@ -131,3 +135,91 @@ def test_camera_ids_must_be_unique_and_unknown_keys_are_refused() -> None:
         CamerasConfig.model_validate({"cameras": [{"id": "a", "source": "x"}, {"id": "a", "source": "y"}]})
     with pytest.raises(ValidationError, match="fsp"):
         CamerasConfig.model_validate({"cameras": [{"id": "a", "source": "x", "fsp": 5}]})
+
+
+def test_network_sources_get_open_and_read_timeouts_and_devices_none(
+    camera_factory: Callable[..., CameraConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[tuple[object, ...]] = []
+
+    class FakeCapture:
+        def __init__(self, *args: object) -> None:
+            opened.append(args)
+
+        def isOpened(self) -> bool:
+            return True
+
+        def get(self, _prop: int) -> float:
+            return 25.0
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)  # capture.py calls it as cv2.VideoCapture
+    for source in ("rtsp://cam/1", "http://cam/video.mjpg", "0", "/dev/video0", "plaza.mp4"):
+        capture.OpenCvSource(camera_factory(source=source)).close()
+    timeouts = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        round(capture.NETWORK_OPEN_TIMEOUT_S * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        round(capture.NETWORK_READ_TIMEOUT_S * 1000),
+    ]
+    assert opened == [
+        ("rtsp://cam/1", cv2.CAP_ANY, timeouts),
+        ("http://cam/video.mjpg", cv2.CAP_ANY, timeouts),
+        (0,),
+        ("/dev/video0",),
+        ("plaza.mp4",),
+    ]
+    # Below camera-health's default 15 s, so a silent camera shows as reconnecting before video loss.
+    assert capture.NETWORK_READ_TIMEOUT_S < 15
+
+
+def test_stalled_network_camera_is_reported_reconnecting_within_the_read_timeout(
+    camera_factory: Callable[..., CameraConfig], mjpeg_camera_factory: Callable[..., MjpegCamera]
+) -> None:
+    """The camera keeps the connection open but sends nothing: without a read timeout OpenCV would
+    block for its default 30 s, the feed still showing ``connected`` and its thread unstoppable."""
+    mjpeg = mjpeg_camera_factory(fps=10)
+    statuses: list[CameraStatus] = []
+    frames: list[FrameMeta] = []
+    feed = CameraFeed(
+        camera_factory(source=mjpeg.url),
+        lambda m, _b: frames.append(m),
+        statuses.append,
+        open_source=lambda c: capture.OpenCvSource(c, open_timeout_s=1.0, read_timeout_s=1.0),
+        backoff=Backoff(initial_s=0.1, max_s=0.2),
+    )
+    thread = threading.Thread(target=feed.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(frames) < 5:
+            assert time.monotonic() < deadline, f"no frames from {mjpeg.url}: {statuses}"
+            time.sleep(0.05)
+        mjpeg.stall()
+        stalled_at = time.monotonic()
+        while not any(s.state is FeedState.reconnecting for s in statuses):
+            assert time.monotonic() - stalled_at < 10, "stalled camera still not reported"
+            time.sleep(0.05)
+        assert time.monotonic() - stalled_at < 4  # 1 s read timeout, plus frames already buffered
+        lost = next(s for s in statuses if s.state is FeedState.reconnecting)
+        assert lost.error == "no frame from the feed" and lost.reconnects == 1
+    finally:
+        feed.stop.set()
+        thread.join(timeout=5)
+    # Reconnecting to the stalled camera is bounded by the open timeout, so the feed stops quickly.
+    assert not thread.is_alive()
+
+
+def test_network_camera_that_accepts_but_never_answers_fails_to_open_within_the_timeout(
+    camera_factory: Callable[..., CameraConfig],
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # the kernel completes the handshake; nobody ever answers the request
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/video.mjpg"
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="cannot open"):
+            capture.OpenCvSource(camera_factory(source=url), open_timeout_s=1.0)
+        assert time.monotonic() - started < 5
