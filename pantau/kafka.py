@@ -23,7 +23,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from pantau.dlq import TOPIC_DLQ, DeadLetter
-from pantau.exceptions import KafkaError
+from pantau.exceptions import ConfigError, KafkaError
 from pantau.metrics import DEAD_LETTERS
 from pantau.settings import CommonSettings
 from pantau.topics import TopicSpec
@@ -36,6 +36,30 @@ def partition_for_key(key: bytes, partitions: int) -> int:
     return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
+def security_options(settings: CommonSettings) -> dict[str, Any]:
+    """kafka-python's TLS/SASL options for every client (producer, consumer, admin) from the settings."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        if settings.kafka_ssl_cafile is not None:
+            options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile is not None:
+            options["ssl_certfile"] = str(settings.kafka_ssl_certfile)
+        if settings.kafka_ssl_keyfile is not None:
+            options["ssl_keyfile"] = str(settings.kafka_ssl_keyfile)
+    if settings.kafka_security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        if settings.kafka_sasl_mechanism is None or settings.kafka_sasl_username is None:
+            raise ConfigError(
+                f"PANTAU_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
+                "PANTAU_KAFKA_SASL_MECHANISM and PANTAU_KAFKA_SASL_USERNAME"
+            )
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        password = settings.kafka_sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password is not None else ""
+    return options
+
+
 def ensure_topics(settings: CommonSettings, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> None:
     """Create the topics that do not exist yet (with the configured prefix) and wait until they are usable."""
     wanted = {settings.topic(spec.name): spec for spec in specs}
@@ -45,6 +69,7 @@ def ensure_topics(settings: CommonSettings, specs: Iterable[TopicSpec], timeout_
             bootstrap_servers=settings.kafka_bootstrap,
             client_id="pantau-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            **security_options(settings),
         )
     except (_KafkaError, OSError) as exc:
         raise KafkaError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
@@ -89,6 +114,7 @@ def make_producer(settings: CommonSettings, client_id: str, **overrides: Any) ->
         "delivery_timeout_ms": 120_000,
         "request_timeout_ms": 30_000,
         "max_block_ms": 10_000,
+        **security_options(settings),
     }
     config.update(overrides)
     try:
@@ -122,6 +148,7 @@ def make_consumer(settings: CommonSettings, client_id: str, group_id: str | None
         # A group that joined before its topics' metadata reached this client gets no partitions
         # until the next metadata refresh: keep that seconds away, not kafka-python's 5 minutes.
         "metadata_max_age_ms": 5_000,
+        **security_options(settings),
     }
     if group_id is not None and settings.consumer_instance_id:
         # Static membership: the same id coming back after a crash rejoins without a rebalance.

@@ -25,6 +25,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pantau.exceptions import StackError
+from pantau.tls import TlsFiles, ensure_tls
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class StackSettings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    kafka_tls_port: int | None = Field(None, description="The broker's TLS listener (unset: the Kafka port + 2)")
     kafka_heap_mb: int = 768
     pg_port: int = 5433
     start_timeout_s: float = 90.0
@@ -61,6 +63,14 @@ class StackSettings(BaseSettings):
     @property
     def database_url(self) -> str:
         return f"postgresql://{DB_USER}@127.0.0.1:{self.pg_port}/{DB_NAME}"
+
+    @property
+    def tls_port(self) -> int:
+        return self.kafka_tls_port if self.kafka_tls_port is not None else self.kafka_port + 2
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
 
 
 @dataclass(frozen=True)
@@ -129,17 +139,23 @@ class KafkaBroker:
     def _write_config(self) -> None:
         s = self.settings
         self.dir.mkdir(parents=True, exist_ok=True)
+        tls = ensure_tls(s.tls_dir)
         self.props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},SSL://127.0.0.1:{s.tls_port},"
+                    f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},SSL://127.0.0.1:{s.tls_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+                    # TLS beside plaintext, so the clients' TLS options are tested against a real broker.
+                    "ssl.keystore.type=PEM",
+                    f"ssl.keystore.location={tls.keystore}",
+                    "ssl.client.auth=none",
                     f"log.dirs={self.data}",
                     "num.partitions=4",
                     "auto.create.topics.enable=false",
@@ -337,10 +353,21 @@ class Postgres:
                     "work_mem = 16MB",
                     "max_wal_size = 2GB",
                     "log_min_messages = warning",
+                    # TLS for clients that ask for it (sslmode=verify-full); plain connections still work.
+                    "ssl = on",
+                    "ssl_cert_file = 'server.crt'",
+                    "ssl_key_file = 'server.key'",
                     "",
                 ]
             )
         )
+        tls = ensure_tls(self.settings.tls_dir)
+        for source, name in ((tls.server_cert, "server.crt"), (tls.server_key, "server.key")):
+            target = self.data / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)  # PostgreSQL refuses a key others can read
+            if os.geteuid() == 0:
+                shutil.chown(target, "postgres", "postgres")
         main_conf = self.data / "postgresql.conf"
         text = main_conf.read_text()
         if "include_if_exists = 'pantau.conf'" not in text:
@@ -478,6 +505,11 @@ class Stack:
 
     def states(self) -> list[ComponentState]:
         return [self.kafka.state(), self.postgres.state()]
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The local CA and server certificate both servers present on their TLS connections."""
+        return ensure_tls(self.settings.tls_dir)
 
     def env(self) -> dict[str, str]:
         """The connection settings, named as the services read them."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +19,28 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pantau.exceptions import StackError
 from pantau.stack import Stack, StackSettings
+from pantau.supervisor import SERVICES
 from tests.pipeline import Pipeline, free_port
 from tests.supervised import Supervised
 
 ALL_SERVICES = ("archiver", "alerting", "detectors", "ingest-api", "console")
+
+
+_RERUN_REASONS: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.outcome == "rerun":  # type: ignore[comparison-overlap]  # set by pytest-rerunfailures
+        _RERUN_REASONS.append((report.nodeid, report.longreprtext[-3000:]))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Why each rerun test failed the first time: a rerun that passed still names a weakness."""
+    for nodeid, reason in _RERUN_REASONS:
+        terminalreporter.write_sep("-", f"first failure of {nodeid} (rerun)")
+        terminalreporter.write_line(reason)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,6 +49,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Two cores run the broker, the database, the services under test and the test itself: a
     consumer that stalls for a while can miss a deadline once. A real defect fails both runs.
     """
+    if not items or not items[0].config.pluginmanager.hasplugin("rerunfailures"):
+        return  # `-p no:rerunfailures`: every failure counts at once
     for item in items:
         if item.get_closest_marker("integration") and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
@@ -44,6 +64,37 @@ def stack() -> Iterator[Stack]:
     yield s
     if not was_up:
         s.down()
+
+
+@pytest.fixture
+def private_stack_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[[], Stack]]:
+    """A Kafka broker and a database of the test's own, on free ports (the jars are the shared
+    stack's), for tests that stop them or need a fresh configuration; stopped and removed after."""
+    made: list[Stack] = []
+
+    def make() -> Stack:
+        home = tmp_path / f"stack-{len(made)}"
+        (home / "kafka").mkdir(parents=True)
+        (home / "kafka" / "libs").symlink_to(stack.kafka.libs.resolve())
+        own = Stack(
+            StackSettings(
+                home=home,
+                kafka_port=free_port(),
+                kafka_controller_port=free_port(),
+                kafka_tls_port=free_port(),
+                pg_port=free_port(),
+                kafka_heap_mb=384,
+            )
+        )
+        made.append(own)
+        own.up()
+        return own
+
+    yield make
+    for own in made:
+        with contextlib.suppress(StackError):  # a test may have stopped a part already
+            own.down()
+        shutil.rmtree(own.postgres.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -95,7 +146,7 @@ def supervised_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[..., S
     made: list[Supervised] = []
 
     def make(config_yaml: str, services: tuple[str, ...] | None = None) -> Supervised:
-        instance = Supervised(stack, tmp_path / "supervised", config_yaml, *([services] if services else []))
+        instance = Supervised(stack, tmp_path / "supervised", config_yaml, services or SERVICES)
         made.append(instance)
         return instance
 

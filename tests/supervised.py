@@ -4,6 +4,7 @@ reload and faults. Built by the ``supervised_factory`` fixture."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 import uuid
@@ -84,11 +85,18 @@ class ReadingLoad:
 class Supervised:
     """One ``pantau up --instance`` of ``services``; :meth:`close` stops it and drops its schema."""
 
-    def __init__(self, stack: Stack, folder: Path, config_yaml: str, services: tuple[str, ...] = SERVICES) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        folder: Path,
+        config_yaml: str,
+        services: tuple[str, ...] = SERVICES,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.stack, self.name, self.prefix, self.schema = stack, f"s{tag}", f"s{tag}.", f"s_{tag}"
         self.services = services
-        self.secret = "x" * 40
+        self.secret = secrets.token_urlsafe(32)
         self.ingest_port, self.alerting_port, self.console_port = free_port(), free_port(), free_port()
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / f"pantau-{tag}.yaml"
@@ -103,6 +111,7 @@ class Supervised:
             "PANTAU_ALERTING_URL": f"http://127.0.0.1:{self.alerting_port}",
             "PANTAU_REPORTS_DIR": str(folder / f"reports-{tag}"),
             "PANTAU_EVIDENCE_DIR": str(folder / f"evidence-{tag}"),
+            **(extra_env or {}),
         }
         self.supervisor = Supervisor(stack, instance=self.name, extra_env=self.env)
         self._producer: KafkaProducer | None = None

@@ -95,7 +95,7 @@ PATH_VALUES = {
 
 
 def _routes() -> set[tuple[str, str]]:
-    app = create_app(Settings(token_secret="x" * 40))
+    app = create_app(Settings(token_secret="matrix-test-" + "0123456789abcdef" * 2))
     found: set[tuple[str, str]] = set()
     routes: list[Any] = []
     for route in app.routes:
@@ -149,8 +149,8 @@ def test_role_route_matrix(pipeline_factory: Callable[..., Pipeline], person_fac
                 if method == "WS":
                     token = sent.get("Authorization", "").removeprefix("Bearer ")
                     try:
-                        with ws_connect(f"ws://{base}{path}?token={token}", open_timeout=10) as ws:
-                            ws.recv(timeout=10)
+                        with ws_connect(f"ws://{base}{path}?token={token}", open_timeout=30) as ws:
+                            ws.recv(timeout=30)
                         code = 101
                     except InvalidStatus as exc:
                         code = exc.response.status_code
@@ -204,7 +204,7 @@ def test_sessions_csrf_logout_disable_and_throttling(
     ws_url = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts"
     origin = f"http://127.0.0.1:{pipeline.console_port}"
     with ws_connect(ws_url, additional_headers={"Cookie": f"pantau_session={cookie}"}, origin=Origin(origin)) as ws:
-        assert '"snapshot"' in str(ws.recv(timeout=10))
+        assert '"snapshot"' in str(ws.recv(timeout=30))
     with pytest.raises(InvalidStatus) as refused_ws:
         ws_connect(
             ws_url, additional_headers={"Cookie": f"pantau_session={cookie}"}, origin=Origin("http://evil.example")

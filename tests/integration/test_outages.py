@@ -7,10 +7,9 @@ alerts it has from Kafka while the database is away."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +18,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from pantau.auth import Role
-from pantau.stack import Stack, StackSettings
-from tests.pipeline import free_port
+from pantau.stack import Stack
 from tests.supervised import FLOOD_RULE, ReadingLoad, Supervised, assert_stored_exactly_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -29,22 +27,8 @@ SERVICES = ("archiver", "alerting", "detectors", "ingest-api", "console")
 
 
 @pytest.fixture
-def private_stack(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
-    """A broker and a database of this test's own, on free ports (the jars are the shared stack's)."""
-    home = tmp_path / "stack"
-    (home / "kafka").mkdir(parents=True)
-    (home / "kafka" / "libs").symlink_to(stack.kafka.libs.resolve())
-    own = Stack(
-        StackSettings(
-            home=home, kafka_port=free_port(), kafka_controller_port=free_port(), pg_port=free_port(), kafka_heap_mb=384
-        )
-    )
-    own.up()
-    try:
-        yield own
-    finally:
-        own.down()
-        shutil.rmtree(own.postgres.dir, ignore_errors=True)
+def private_stack(private_stack_factory: Callable[[], Stack]) -> Stack:
+    return private_stack_factory()
 
 
 def _running(pantau: Supervised) -> None:
@@ -115,8 +99,8 @@ def test_postgres_down_for_60_s_workers_back_off_and_the_console_keeps_the_live_
             stopped = time.monotonic()
             # The console's live feed comes from Kafka: a client connecting now gets every alert.
             token = pantau.token(Role.operator, "ani")
-            with ws_connect(f"ws://127.0.0.1:{pantau.console_port}/ws/alerts?token={token}", open_timeout=10) as ws:
-                snapshot = json.loads(ws.recv(timeout=10))
+            with ws_connect(f"ws://127.0.0.1:{pantau.console_port}/ws/alerts?token={token}", open_timeout=30) as ws:
+                snapshot = json.loads(ws.recv(timeout=30))
             assert snapshot["type"] == "snapshot"
             assert len({a["source"] for a in snapshot["alerts"]}) == 40
             time.sleep(max(0.0, 60 - (time.monotonic() - stopped)))

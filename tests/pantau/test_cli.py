@@ -4,6 +4,7 @@ and ``up`` again with another configuration restarting the services on it."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -114,7 +115,7 @@ def test_up_status_up_with_another_config_and_down(stack: Stack, tmp_path: Path)
         os.environ,
         PANTAU_TOPIC_PREFIX=prefix,
         PANTAU_DB_SCHEMA=schema,
-        PANTAU_TOKEN_SECRET="s" * 40,
+        PANTAU_TOKEN_SECRET=secrets.token_urlsafe(32),
         PANTAU_CONSOLE_PORT=str(free_port()),
         PANTAU_INGEST_PORT=str(free_port()),
     )
