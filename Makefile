@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: setup system venv stack-install test test-unit lint demo down bench clean
+.PHONY: setup system venv stack-install test test-unit lint demo down bench soak clean
 
 setup: system venv stack-install
 
@@ -43,6 +43,10 @@ down: venv
 
 bench: setup
 	$(VENV)/bin/pantau bench sensors
+
+# 30 minutes of every service under load (not part of `make test`): docs/soak/report.md
+soak: setup
+	$(VENV)/bin/pantau soak
 
 clean: down
 	rm -rf .pantau

@@ -119,7 +119,14 @@ class AlertBook:
         if incident.phase is Phase.cleared:
             if current is None or not current.condition_active:
                 return []
-            updated = self._bump(current, now, "cleared", condition_active=False, last_incident_id=incident.id)
+            updated = self._bump(
+                current,
+                now,
+                "cleared",
+                condition_active=False,
+                last_incident_id=incident.id,
+                last_correlation_id=incident.correlation_id,
+            )
             self.open[key] = updated
             return [updated]
 
@@ -188,6 +195,7 @@ class AlertBook:
             count=1,
             condition_active=True,
             last_incident_id=incident.id,
+            last_correlation_id=incident.correlation_id,
             version=1,
             change="opened",
             updated_at=now,
@@ -233,6 +241,7 @@ class AlertBook:
             "title": incident.title,
             "condition_active": True,
             "last_incident_id": incident.id,
+            "last_correlation_id": incident.correlation_id,
             "location": incident.location or alert.location,
             "confidence": incident.confidence,
             "evidence": _evidence(incident),
@@ -395,6 +404,7 @@ class AlertBook:
                 last_seen=max(m.last_seen for m in members),
                 priority_reason=reason,
                 last_incident_id=trigger.last_incident_id,
+                last_correlation_id=trigger.last_correlation_id,
             )
         title = action.title.format(
             type=self.config.type_name(action.type), district=value, zone=trigger.zone or "", rule=rule.name
@@ -416,6 +426,7 @@ class AlertBook:
             count=1,
             condition_active=True,
             last_incident_id=trigger.last_incident_id,
+            last_correlation_id=trigger.last_correlation_id,
             version=1,
             change="opened",
             updated_at=now,

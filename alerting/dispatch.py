@@ -213,6 +213,20 @@ class Dispatcher:
             return
         self._record(conn, delivery, attempt, "sent", result.status_code, result.detail, self.clock())
         self.sent += 1
+        # DEBUG: at hundreds of pushes a second one line each is noise (the delivery log has them all).
+        log.debug(
+            "push %s (%s) of alert %s sent via %s, attempt %d",
+            delivery.id,
+            delivery.kind,
+            delivery.alert_id,
+            delivery.channel,
+            attempt,
+            extra={
+                "correlation_id": notification.alert.get("last_correlation_id"),
+                "alert_id": delivery.alert_id,
+                "delivery_id": delivery.id,
+            },
+        )
 
     def _failed(
         self, conn: psycopg.Connection, delivery: Delivery, attempt: int, exc: DeliveryError, now: datetime
@@ -221,10 +235,21 @@ class Dispatcher:
             self.on_gone(str(delivery.target.get("endpoint", "")))
         give_up = not exc.retryable or (delivery.priority > 1 and attempt >= self.max_attempts)
         if give_up:
+            log.warning(
+                "push for alert %s (%s) to %s via %s failed for good after %d attempt(s): %s",
+                delivery.alert_id, delivery.kind, delivery.recipient, delivery.channel, attempt, exc,
+                extra={"alert_id": delivery.alert_id},
+            )  # fmt: skip
             self._record(conn, delivery, attempt, "failed", exc.status_code, str(exc), now)
             return
         cap_s = self.p1_max_retry_delay_s if delivery.priority == 1 else self.max_retry_delay_s
         delay_s = max(retry_delay_s(attempt, max_s=cap_s), exc.retry_after_s or 0.0)
+        # Each attempt's reason is in the delivery log (the API); the log line is for whoever tails it.
+        log.warning(
+            "push for alert %s (%s) to %s via %s failed (attempt %d, retrying in %.1f s): %s",
+            delivery.alert_id, delivery.kind, delivery.recipient, delivery.channel, attempt, delay_s, exc,
+            extra={"alert_id": delivery.alert_id},
+        )  # fmt: skip
         self._record(
             conn, delivery, attempt, "retrying", exc.status_code, str(exc), now, now + timedelta(seconds=delay_s)
         )

@@ -174,6 +174,7 @@ class AlertEngine:
     def _apply(self, incidents: Sequence[Incident]) -> list[Alert]:
         changes: list[Alert] = []
         links: list[tuple[str, str | None]] = []
+        applied: list[tuple[Incident, Alert | None]] = []
         with self.conn.cursor() as cur:
             seen = {row[0] for row in cur.execute(queries.SEEN_INCIDENTS, ([i.id for i in incidents],))}
             for incident in incidents:
@@ -182,6 +183,7 @@ class AlertEngine:
                 seen.add(incident.id)
                 altered = self.book.apply(incident)
                 links.append((incident.id, altered[0].id if altered else None))
+                applied.append((incident, altered[0] if altered else None))
                 changes.extend(altered)
             if links:
                 cur.executemany(queries.LINK_INCIDENT, links)
@@ -189,6 +191,9 @@ class AlertEngine:
                 changes.extend(self.book.resuppress())  # an inhibiting alert may have opened or closed
             self._write(cur, [(alert, SYSTEM_ACTOR, _system_detail(alert)) for alert in changes])
         self._commit()
+        # Logged once committed, so a line never names a change a rollback undid.
+        for incident, alert in applied:
+            _log_applied(incident, alert)
         newest: dict[str, Alert] = {}
         for alert in changes:
             newest[alert.id] = alert
@@ -610,6 +615,25 @@ class AlertEngine:
             self.conn.rollback()
         except psycopg.Error:
             log.warning("rollback failed")
+
+
+def _log_applied(incident: Incident, alert: Alert | None) -> None:
+    """One line per incident applied, carrying the ids that tie a reading or frame to its alert."""
+    fields = {"correlation_id": incident.correlation_id, "incident_id": incident.id}
+    if alert is None:
+        log.debug("incident %s (%s %s) changed no alert", incident.id, incident.type, incident.phase, extra=fields)
+        return
+    log.info(
+        "incident %s (%s %s on %s) %s alert %s (version %d)",
+        incident.id,
+        incident.type,
+        incident.phase.value,
+        incident.source,
+        alert.change,
+        alert.id,
+        alert.version,
+        extra={**fields, "alert_id": alert.id},
+    )
 
 
 def _system_detail(alert: Alert) -> dict[str, Any]:

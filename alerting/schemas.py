@@ -86,6 +86,9 @@ class Alert(BaseModel):
     count: int = Field(ge=1, description="incidents merged into this alert")
     condition_active: bool = Field(True, description="false once the rule reported the condition cleared")
     last_incident_id: str
+    last_correlation_id: str | None = Field(
+        None, description="the latest incident's correlation id: the reading or frame that triggered it"
+    )
     version: int = Field(ge=1, description="increases by one on every change")
     change: ChangeKind
     updated_at: AwareDatetime

@@ -35,6 +35,7 @@ from pantau.config import format_validation_error, load_config_file, parse_secti
 from pantau.db import connect
 from pantau.exceptions import PantauError
 from pantau.kafka import DeadLetterSink, ensure_topics, flush, make_consumer, make_producer
+from pantau.logs import configure_logging
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
@@ -155,6 +156,8 @@ def _serve_api(settings: Settings, engine: AlertEngine) -> uvicorn.Server:
             port=settings.alerting_port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            # Its own records go through our root handler (PANTAU_LOG_FORMAT) instead of uvicorn's text set-up.
+            log_config=None,
         )
     )
     # uvicorn installs signal handlers only on the main thread; the consumer loop owns those.
@@ -170,7 +173,7 @@ def _serve_api(settings: Settings, engine: AlertEngine) -> uvicorn.Server:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s alerting %(message)s")
+    configure_logging(settings, "alerting")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per push is noise at hundreds/s
     loop, engine = build(settings)
     server = _serve_api(settings, engine)

@@ -30,6 +30,7 @@ from pantau.config import format_validation_error, load_config_file, parse_secti
 from pantau.db import connect, require_timescaledb
 from pantau.exceptions import DatabaseError
 from pantau.kafka import HIGH_VOLUME_FETCH, DeadLetterSink, ensure_topics, flush, make_consumer, make_producer
+from pantau.logs import configure_logging
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
@@ -319,7 +320,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, Archiver]:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s archiver %(message)s")
+    configure_logging(settings, "archiver")
     loop, archiver = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
     loop.serve_ops(settings)

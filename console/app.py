@@ -44,7 +44,9 @@ from console.settings import Settings
 from console.store import ConsoleStore
 from ingest.cameras.schemas import CAMERA_STATUS_TOPIC
 from pantau.kafka import ensure_topics
+from pantau.logs import configure_logging
 from pantau.metrics import start_ops_server
+from pantau.openapi import document_errors
 from pantau.topics import DLQ_TOPIC
 from pantau.webauth import Authenticator
 from pantau.worker import acknowledge_reloads
@@ -152,6 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    document_errors(app)
     return app
 
 
@@ -162,7 +165,7 @@ def main() -> None:
     # A thousand websocket clients are ~400,000 live objects: with the default thresholds a full
     # collection over them pauses every send for 0.2-0.35 s (docs/benchmarks.md, bench console).
     gc.set_threshold(50_000, 20, 100)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s console %(message)s")
+    configure_logging(settings, "console")
     acknowledge_reloads("console", "the configuration file is read again whenever it changes")
     start_ops_server(settings, alive=lambda: True, ready=lambda: True)  # /metrics: websocket clients
     uvicorn.run(
@@ -171,6 +174,8 @@ def main() -> None:
         port=settings.console_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Its own records go through our root handler (PANTAU_LOG_FORMAT) instead of uvicorn's text set-up.
+        log_config=None,
         ws="websockets",
     )
 

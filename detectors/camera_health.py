@@ -24,6 +24,7 @@ from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.schemas import CAMERA_STATUS_TOPIC, TOPIC_CAMERA_STATUS, CameraStatus, FeedState
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.kafka import DeadLetterSink, dumps, ensure_topics, flush, make_consumer, make_producer
+from pantau.logs import configure_logging
 from pantau.metrics import INCIDENTS
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
@@ -183,7 +184,7 @@ def build(settings: Settings) -> ConsumerLoop:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s camera-health %(message)s")
+    configure_logging(settings, "camera-health")
     loop = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
     loop.serve_ops(settings)

@@ -39,6 +39,7 @@ from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.exceptions import ConfigError
 from pantau.kafka import DeadLetterSink, dumps, ensure_topics, flush, make_consumer, make_producer, partition_for_key
+from pantau.logs import configure_logging
 from pantau.metrics import DETECTOR_SECONDS, FRAMES, INCIDENTS
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
@@ -176,6 +177,16 @@ class CameraDetectorWorker(HandlerDefaults):
                 live = incident.model_copy(update={"detected_at": utcnow()})
                 self.producer.send(self.incidents_topic, key=live.key(), value=dumps(live))
                 INCIDENTS.labels(STAGE, live.type, live.phase.value).inc()
+                log.info(
+                    "%s: %s incident %s (%s) on %s: %s",
+                    STAGE,
+                    live.phase.value,
+                    live.id,
+                    live.type,
+                    live.source,
+                    live.title,
+                    extra={"correlation_id": live.correlation_id, "incident_id": live.id},
+                )
 
     def _frame(self, rec: Any, now: Any) -> list[Incident]:
         if rec.key is None:
@@ -196,7 +207,11 @@ class CameraDetectorWorker(HandlerDefaults):
         self.clips.add_frame(camera_id, meta.capture_ts, rec.value)
         self.stills.offer(camera_id, rec.value)
         incidents = pipeline.process(gray, meta.capture_ts, meta.seq)
-        return [self._with_clip(camera_id, incident) for incident in incidents]
+        # The frame that triggered them: its id follows the incidents into alerting's logs.
+        return [
+            self._with_clip(camera_id, incident.model_copy(update={"correlation_id": meta.frame_id}))
+            for incident in incidents
+        ]
 
     def _with_clip(self, camera_id: str, incident: Incident) -> Incident:
         if incident.phase is not Phase.raised:
@@ -314,11 +329,7 @@ def build(settings: Settings) -> ConsumerLoop:
 
 def main() -> None:
     settings = Settings()
-    # force: `pantau run` has already configured logging for the CLI (WARNING), which would swallow
-    # the service's INFO lines (readiness, config reloads).
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s camera-detectors %(message)s", force=True
-    )
+    configure_logging(settings, "camera-detectors")  # replaces any handlers `pantau run` set up
     loop = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
     loop.serve_ops(settings)

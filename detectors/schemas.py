@@ -76,6 +76,15 @@ class Incident(BaseModel):
     location: Location | None = None
     title: str = Field(max_length=500)
     evidence: dict[str, Any] = Field(default_factory=dict)
+    correlation_id: str | None = Field(
+        None,
+        max_length=256,
+        description=(
+            "id of the reading (`<sensor id>@<UTC time>`) or frame (`<camera id>@<session>/<seq>`) that "
+            "triggered it, to follow it through the logs; none when a timer raised it (silent sensor, "
+            "video loss) or an operator did"
+        ),
+    )
 
     def key(self) -> bytes:
         return self.source.encode()

@@ -40,6 +40,7 @@ from pantau.kafka import (
     make_producer,
     partition_for_key,
 )
+from pantau.logs import configure_logging
 from pantau.metrics import INCIDENTS
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
@@ -138,13 +139,27 @@ class SensorRulesWorker:
                         "the rules until it slows down (all are archived)",
                     )
                 continue
-            self._emit(self.engine.process(reading))
+            fired = self.engine.process(reading)
+            if fired:
+                # The reading that triggered them: its id follows the incidents into alerting's logs.
+                correlation_id = reading.correlation_id
+                self._emit([i.model_copy(update={"correlation_id": correlation_id}) for i in fired])
 
     def _emit(self, incidents: list[Incident]) -> None:
         for incident in incidents:
             self.producer.send(self.incidents_topic, key=incident.key(), value=dumps(incident))
             self.emitted += 1
             INCIDENTS.labels(STAGE, incident.type, incident.phase.value).inc()
+            log.info(
+                "%s: %s incident %s (%s) on %s: %s",
+                STAGE,
+                incident.phase.value,
+                incident.id,
+                incident.type,
+                incident.source,
+                incident.title,
+                extra={"correlation_id": incident.correlation_id, "incident_id": incident.id},
+            )
 
     def tick(self, now_s: float) -> None:
         self._restore_assigned()
@@ -275,7 +290,7 @@ def build(settings: Settings) -> ConsumerLoop:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s detectors %(message)s")
+    configure_logging(settings, "detectors")
     loop = build(settings)
     install_signal_handlers(loop.stop, loop.reload_requested)
     loop.serve_ops(settings)

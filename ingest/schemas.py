@@ -2,13 +2,15 @@
 
 Topic ``pantau.sensor-readings.v1``, key: the sensor id (UTF-8), value: one JSON reading. The ``.v1``
 suffix is the schema version, so producers add no version field. Unknown extra fields are ignored.
-A reading's identity is ``(sensor_id, ts)``: storing the same reading twice keeps one row.
+A reading's identity is ``(sensor_id, ts)``: storing the same reading twice keeps one row. Its
+correlation id (:func:`reading_correlation_id`, ``<sensor id>@<UTC time>``) is derived from that
+identity: the incidents it triggers carry it, and the services log it (``docs/operations.md``, Logs).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +23,12 @@ READINGS_TOPIC = TopicSpec(TOPIC_SENSOR_READINGS, partitions=4)
 
 SENSOR_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+def reading_correlation_id(sensor_id: str, ts: datetime) -> str:
+    """``<sensor id>@<ts in UTC, ISO-8601>``: the same reading gives the same id whatever zone its
+    time was written in (``@`` cannot occur in a sensor id, so the id splits back unambiguously)."""
+    return f"{sensor_id}@{ts.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
 
 
 class Location(BaseModel):
@@ -110,3 +118,8 @@ class SensorReading(BaseModel):
     def key(self) -> bytes:
         """The Kafka key: the sensor id, so one sensor's readings stay in order on one partition."""
         return self.sensor_id.encode()
+
+    @property
+    def correlation_id(self) -> str:
+        """This reading's id in logs and on the incidents it triggers (see :func:`reading_correlation_id`)."""
+        return reading_correlation_id(self.sensor_id, self.ts)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pantau.auth import Role, issue_token
 from pantau.exceptions import PantauError
 from pantau.settings import CommonSettings
@@ -325,6 +327,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from pantau.soak import run_soak, write_report
+
+    result = run_soak(
+        duration_s=args.duration_s,
+        rate_per_s=args.rate,
+        cameras=args.cameras,
+        warmup_s=args.warmup_s,
+        sensors=args.sensors,
+        trigger_every=args.trigger_every,
+        sample_interval_s=args.sample_interval_s,
+        command=" ".join(["pantau", *sys.argv[1:]]),
+    )
+    report = write_report(result, args.out)
+    for name, ok in result.verdicts().items():
+        print(f"{'PASS' if ok else 'FAIL'}: {name}")
+    print(f"report: {report}", file=sys.stderr)
+    return 0 if result.passed() else 1  # a soak is a check: a failed verdict fails the command
+
+
 def cmd_vapid_keys(_args: argparse.Namespace) -> int:
     from alerting.channels.config import generate_vapid_keys
 
@@ -491,6 +513,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("soak", help="every service under steady load for a long time: memory, lag, latency, losses")
+    p.add_argument("--duration-s", type=float, default=1800.0)
+    p.add_argument("--rate", type=float, default=1000.0, help="readings per s")
+    p.add_argument("--cameras", type=int, default=16, help="synthetic cameras at 5 fps")
+    p.add_argument("--warmup-s", type=float, default=300.0, help="left out of the verdicts")
+    p.add_argument("--sensors", type=int, default=500)
+    p.add_argument("--trigger-every", type=int, default=200, help="one reading in N per sensor raises an alert")
+    p.add_argument("--sample-interval-s", type=float, default=10.0)
+    p.add_argument("--out", type=Path, default=Path("docs/soak"), help="report.md, samples.csv and SVG plots")
+    p.set_defaults(func=cmd_soak)
+
     p = sub.add_parser("analyze", help="run the camera detectors on a recorded video (no Kafka)")
     p.add_argument("video", type=Path)
     p.add_argument("--config", type=Path, required=True)
@@ -529,6 +562,13 @@ def main(argv: list[str] | None = None) -> None:
     except PantauError as exc:
         print(f"pantau: {exc}", file=sys.stderr)
         code = 1
+    except ValidationError as exc:
+        # Only the messages: pydantic's own text repeats the input values, and a settings input holds secrets.
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"pantau: invalid settings: {problems}", file=sys.stderr)
+        code = 2
     sys.exit(code)
 
 

@@ -7,14 +7,32 @@ down. Nothing else reads the environment. Every field is an environment variable
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATABASE_URL = "postgresql://pantau@127.0.0.1:5433/pantau"
+log = logging.getLogger(__name__)
+
 MIN_TOKEN_SECRET_CHARS = 32  # HS256 wants a key of at least 256 bits
+
+# What example files and tutorials put where a secret goes. A deployment that kept one would sign
+# tokens anyone can forge, so outside dev mode the services refuse to start with it.
+_PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "placeholder", "example")
+_PLACEHOLDER_VALUES = {"secret", "password", "passw0rd", "pantau", "admin", "test", "default", "xxx", "12345678"}
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """True for values that are obviously not a real secret (example-file text, one repeated character)."""
+    lowered = value.strip().lower()
+    if lowered in _PLACEHOLDER_VALUES or any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return True
+    return len(lowered) >= 4 and len(set(lowered)) == 1
 
 
 class CommonSettings(BaseSettings):
@@ -32,10 +50,40 @@ class CommonSettings(BaseSettings):
     config: Path | None = Field(None, description="Path of the YAML configuration file")
     ready_file: Path | None = Field(None, description="File the service creates once it is ready")
     log_level: str = Field("INFO", description="Python logging level")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description=(
+            "`text`: one readable line per record; `json`: one JSON object per line (`ts`, `level`, `service`, "
+            "`logger`, `msg`, correlation ids, `exc`) for log collectors"
+        ),
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz (unset: not served; 0: any free port)"
     )
     metrics_host: str = Field("127.0.0.1", description="Address the metrics port binds to (0.0.0.0 in containers)")
+    dev_mode: bool = Field(
+        False,
+        description=(
+            "A throwaway local set-up: placeholder secrets (example-file values such as `change-me…`) are "
+            "accepted with a warning instead of refusing to start"
+        ),
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to Kafka: `SSL` for TLS, `SASL_SSL` for TLS plus a user name"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (unset: the system's CAs)"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) when brokers require mutual TLS"
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="Private key (PEM) of the client certificate")
+    kafka_ssl_check_hostname: bool = Field(True, description="Check that a broker's certificate names its host")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism with `SASL_SSL`/`SASL_PLAINTEXT`"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
     consumer_instance_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9._-]{1,200}$",
@@ -45,6 +93,35 @@ class CommonSettings(BaseSettings):
             "`pantau up` sets it per service, on Kubernetes use a StatefulSet's pod name"
         ),
     )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        """Outside dev mode, a secret left at an example value stops the service before it starts."""
+        for name, value in self._secrets():
+            if not is_placeholder_secret(value):
+                continue
+            if self.dev_mode:
+                log.warning("PANTAU_%s is a placeholder: accepted in dev mode only", name.upper())
+                continue
+            raise ValueError(
+                f"PANTAU_{name.upper()} is a placeholder, not a secret: set a random value "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+                "or PANTAU_DEV_MODE=true for a throwaway local set-up"
+            )
+        return self
+
+    def _secrets(self) -> list[tuple[str, str]]:
+        """(setting name, value) of every secret this deployable's settings hold: each ``SecretStr``
+        field (its own and its subclass's) and the database URL's password."""
+        found: list[tuple[str, str]] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append((name, value.get_secret_value()))
+        password = urlsplit(self.database_url).password
+        if password:
+            found.append(("database_url", password))
+        return found
 
     def topic(self, name: str) -> str:
         """The full name of a topic: the configured prefix plus the contract's name."""

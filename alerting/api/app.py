@@ -11,6 +11,7 @@ from alerting.api.routers import cap, commands, health, push, silences
 from alerting.engine import AlertEngine
 from alerting.settings import Settings
 from pantau.db import make_pool
+from pantau.openapi import document_errors
 from pantau.webauth import Authenticator
 
 
@@ -37,4 +38,5 @@ def create_app(settings: Settings, engine: AlertEngine) -> FastAPI:
     app.include_router(cap.router)
     app.include_router(silences.router)
     app.include_router(push.router)
+    document_errors(app)
     return app

@@ -13,6 +13,8 @@ from ingest.api.routers import readings
 from ingest.api.settings import Settings
 from ingest.schemas import READINGS_TOPIC
 from pantau.kafka import DeadLetterSink, ensure_topics, make_producer
+from pantau.logs import configure_logging
+from pantau.openapi import document_errors
 from pantau.topics import DLQ_TOPIC
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(readings.router)
+    document_errors(app)
     return app
 
 
@@ -66,7 +69,7 @@ def main() -> None:
     import uvicorn
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s ingest-api %(message)s")
+    configure_logging(settings, "ingest-api")
     from pantau.metrics import start_ops_server
     from pantau.worker import acknowledge_reloads
 
@@ -78,6 +81,8 @@ def main() -> None:
         port=settings.ingest_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Its own records go through our root handler (PANTAU_LOG_FORMAT) instead of uvicorn's text set-up.
+        log_config=None,
     )
 
 

@@ -11,6 +11,9 @@ resized to the camera's detection size); headers carry what the detectors need w
 | ``pantau-size`` | ``WIDTHxHEIGHT`` in pixels |
 | ``content-type`` | ``image/jpeg`` |
 
+A frame's id (:attr:`FrameMeta.frame_id`, ``<camera id>@<session>/<seq>``) is derived from these headers:
+the incidents it triggers carry it as their ``correlation_id``.
+
 ``pantau.camera-status.v1`` — key: camera id; value: a :class:`CameraStatus` JSON object, sent on
 every change of state and every ``status_interval_s`` while connected.
 """
@@ -51,6 +54,12 @@ class FrameMeta(BaseModel):
     session: str
     width_px: int = Field(gt=0)
     height_px: int = Field(gt=0)
+
+    @property
+    def frame_id(self) -> str:
+        """``<camera id>@<session>/<seq>``: this frame's id in logs and on the incidents it triggers.
+        A session changes whenever ingest restarts or reconnects, so the id is unique per camera."""
+        return f"{self.camera_id}@{self.session}/{self.seq}"
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [

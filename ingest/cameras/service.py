@@ -27,6 +27,7 @@ from ingest.cameras.schemas import (
 from pantau.config import load_config_file, parse_section
 from pantau.exceptions import ConfigError, KafkaError
 from pantau.kafka import dumps, ensure_topics, flush, make_producer
+from pantau.logs import configure_logging
 from pantau.metrics import Heartbeat, start_ops_server
 from pantau.settings import CommonSettings
 from pantau.topics import DLQ_TOPIC
@@ -114,7 +115,7 @@ class CameraIngest:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s camera-ingest %(message)s")
+    configure_logging(settings, "camera-ingest")
     config = parse_section(CamerasConfig, load_config_file(settings.config), str(settings.config or "<none>"))
     ensure_topics(settings, [FRAMES_TOPIC, CAMERA_STATUS_TOPIC, DLQ_TOPIC])
     producer = make_producer(settings, client_id="pantau-camera-ingest", max_request_size=8 * 1024 * 1024)

@@ -32,6 +32,7 @@ from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, SensorReading
 from pantau.config import load_config_file, parse_section
 from pantau.dlq import DeadLetter
 from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_producer
+from pantau.logs import configure_logging
 from pantau.metrics import READINGS_ACCEPTED, start_ops_server
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
@@ -152,6 +153,7 @@ class MqttBridge:
         self._send(self.readings_topic, reading.key(), dumps(reading), mid, qos)
         self.produced += 1
         READINGS_ACCEPTED.labels("mqtt").inc()
+        log.debug("reading of %s sent to Kafka", reading.sensor_id, extra={"correlation_id": reading.correlation_id})
 
     def _dead_letter(self, topic: str, payload: bytes, reason: str, mid: int, qos: int) -> None:
         limit = self.config.max_dlq_payload_bytes
@@ -268,7 +270,7 @@ def _mark_ready(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s mqtt-bridge %(message)s")
+    configure_logging(settings, "mqtt-bridge")
     config = load_config(settings)
     stop = threading.Event()
     install_signal_handlers(stop)

@@ -153,8 +153,8 @@ def test_a_responder_sees_and_works_the_alerts_of_their_group(
     assert [a["id"] for a in budi.get("/api/v1/alerts").json()["alerts"]] == [smoke["id"]]  # what he acknowledged
 
     with (
-        ws_connect(ws_base + budi_person.token, open_timeout=10) as budi_ws,
-        ws_connect(ws_base + sari_person.token, open_timeout=10) as sari_ws,
+        ws_connect(ws_base + budi_person.token, open_timeout=30) as budi_ws,
+        ws_connect(ws_base + sari_person.token, open_timeout=30) as sari_ws,
     ):
         snapshot = json.loads(budi_ws.recv(timeout=10))
         assert [a["id"] for a in snapshot["alerts"]] == [smoke["id"]]

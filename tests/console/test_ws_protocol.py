@@ -50,7 +50,7 @@ def test_filters_seq_resume_without_gap_or_repeat_and_heartbeats(pipeline_factor
     token = pipeline.token(Role.operator, "ani")
     base = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts?token={token}"
 
-    with ws_connect(f"{base}&district=Sukun", open_timeout=10) as sukun:
+    with ws_connect(f"{base}&district=Sukun", open_timeout=30) as sukun:
         assert _next(sukun) == {"type": "snapshot", "seq": -1, "alerts": []}
         producer.send(topic, key=b"k-1", value=_incident(1, "k-1", "Klojen")).get(10)
         producer.send(topic, key=b"s-1", value=_incident(2, "s-1", "Sukun")).get(10)
@@ -65,20 +65,20 @@ def test_filters_seq_resume_without_gap_or_repeat_and_heartbeats(pipeline_factor
     producer.send(topic, key=b"s-1", value=_incident(4, "s-1", "Sukun")).get(10)
     producer.send(topic, key=b"k-2", value=_incident(5, "k-2", "Klojen")).get(10)
     time.sleep(2)  # let alerting publish and the console read them
-    with ws_connect(f"{base}&district=Sukun&since={last_seq}", open_timeout=10) as resumed:
+    with ws_connect(f"{base}&district=Sukun&since={last_seq}", open_timeout=30) as resumed:
         missed = _alerts(_next(resumed))
         assert sorted((a["source"], a["version"]) for a in missed) == [("s-1", 2), ("s-2", 1)]
         assert all(a.get("seq", last_seq + 1) > last_seq for a in missed)
         # Nothing is repeated after the backlog: the next message is a heartbeat.
         assert json.loads(resumed.recv(timeout=3))["type"] == "heartbeat"
 
-    with ws_connect(f"{base}&min_priority=1", open_timeout=10) as urgent:
+    with ws_connect(f"{base}&min_priority=1", open_timeout=30) as urgent:
         snapshot = _next(urgent)
         assert snapshot["type"] == "snapshot" and [a["source"] for a in snapshot["alerts"]] == ["s-2"]
         assert snapshot["seq"] >= 4
 
     for bad in ("&since=yesterday", "&min_priority=9"):
         with pytest.raises(InvalidStatus) as refused:
-            ws_connect(f"{base}{bad}", open_timeout=10)
+            ws_connect(f"{base}{bad}", open_timeout=30)
         assert refused.value.response.status_code == 400
     producer.close()

@@ -4,6 +4,7 @@ becomes an intrusion alert with a snapshot; unusable frames are dead-lettered an
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -98,6 +99,9 @@ cameras:
     snapshot = base64.b64decode(row[0]["snapshot_jpeg_b64"])
     assert snapshot[:2] == b"\xff\xd8" and len(snapshot) < 40_000
     assert len(row[0]["bbox_xyxy"]) == 4
+    with pipeline.db() as conn:
+        alert = conn.execute("SELECT doc->>'last_correlation_id' FROM alerts WHERE type = 'intrusion'").fetchone()
+    assert alert is not None and re.fullmatch(r"plaza@.+/\d+", alert[0]), alert  # the frame that raised it
     clip = Path(pipeline.env["PANTAU_EVIDENCE_DIR"]) / row[0]["clip"]
     deadline = time.monotonic() + 60
     while not clip.exists():

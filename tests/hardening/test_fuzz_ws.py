@@ -102,8 +102,8 @@ def test_websocket_survives_random_handshakes_and_frames(pipeline_factory: Calla
             value = rng.choice([_junk(rng, rng.randint(0, 30)), str(rng.randint(-(10**20), 10**20)), "", "1", "-1"])
             params.append(f"{rng.choice(names)}={quote(value, safe='')}")
         try:
-            with ws_connect(f"{base}?{'&'.join(params)}", open_timeout=10) as ws:
-                first = json.loads(ws.recv(timeout=10))
+            with ws_connect(f"{base}?{'&'.join(params)}", open_timeout=30) as ws:
+                first = json.loads(ws.recv(timeout=30))
                 assert first["type"] in {"snapshot", "alert", "alerts", "heartbeat"}, first
                 statuses[101] = statuses.get(101, 0) + 1
         except InvalidStatus as exc:
@@ -115,8 +115,8 @@ def test_websocket_survives_random_handshakes_and_frames(pipeline_factory: Calla
     outcomes: dict[str, int] = {}
     frames = 0
     for c in range(CONNECTIONS):
-        with ws_connect(f"{base}?token={token}", open_timeout=10, max_size=None) as ws:
-            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        with ws_connect(f"{base}?token={token}", open_timeout=30, max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "snapshot"
             try:
                 for i in range(FRAMES_PER_CONNECTION):
                     ws.send(_frame(rng, c + i))
@@ -128,8 +128,8 @@ def test_websocket_survives_random_handshakes_and_frames(pipeline_factory: Calla
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     # One frame over the 16 MiB limit: closed with 1009 (message too big).
-    with ws_connect(f"{base}?token={token}", open_timeout=10) as ws:
-        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+    with ws_connect(f"{base}?token={token}", open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "snapshot"
         try:
             ws.send(b"\x00" * (17 * 1024 * 1024))
             frames += 1
@@ -143,8 +143,8 @@ def test_websocket_survives_random_handshakes_and_frames(pipeline_factory: Calla
 
     # 3. A new client still gets the live alert stream.
     producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all")
-    with ws_connect(f"{base}?token={token}", open_timeout=10) as ws:
-        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+    with ws_connect(f"{base}?token={token}", open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "snapshot"
         producer.send(pipeline.topic("pantau.incidents.v1"), key=b"wl-1", value=_incident(1)).get(10)
         producer.close()
         deadline = time.monotonic() + 60

@@ -165,8 +165,8 @@ def test_console_dead_letters_an_invalid_alert_and_keeps_serving(pipeline_factor
     url = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts?token={pipeline.token(Role.operator)}"
     deadline = time.monotonic() + 60
     while True:
-        with ws_connect(url, open_timeout=10) as ws:
-            snapshot = json.loads(ws.recv(timeout=10))
+        with ws_connect(url, open_timeout=30) as ws:
+            snapshot = json.loads(ws.recv(timeout=30))
         if snapshot["alerts"] or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -141,9 +141,9 @@ def test_two_console_replicas_serve_the_same_alert_stream(pipeline_factory: Call
     token = pipeline.token(Role.operator, "ani")
     producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all")
     urls = [f"ws://127.0.0.1:{port}/ws/alerts?token={token}" for port in (pipeline.console_port, second_port)]
-    with ws_connect(urls[0], open_timeout=10) as first, ws_connect(urls[1], open_timeout=10) as second:
+    with ws_connect(urls[0], open_timeout=30) as first, ws_connect(urls[1], open_timeout=30) as second:
         for ws in (first, second):
-            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            assert json.loads(ws.recv(timeout=30))["type"] == "snapshot"
         for n in range(10):
             producer.send(pipeline.topic("pantau.incidents.v1"), key=f"gauge-{n}".encode(), value=_incident(n))
         producer.flush()
@@ -153,7 +153,7 @@ def test_two_console_replicas_serve_the_same_alert_stream(pipeline_factory: Call
     # A client of either replica that comes later gets the same snapshot.
     snapshots = []
     for url in urls:
-        with ws_connect(url, open_timeout=10) as ws:
-            msg = json.loads(ws.recv(timeout=10))
+        with ws_connect(url, open_timeout=30) as ws:
+            msg = json.loads(ws.recv(timeout=30))
             snapshots.append(sorted((a["id"], a["version"]) for a in msg["alerts"]))
     assert snapshots[0] == snapshots[1] == sorted(one)

@@ -56,8 +56,8 @@ def test_every_service_serves_metrics_and_probes_that_follow_the_traffic(
         assert posted.status_code == 202, posted.text
         pantau.wait(lambda: pantau.count("alerts") == SENSORS and pantau.count("sensor_readings") == 120, "the alerts")
         operator = pantau.token(Role.operator, "ani")
-        with ws_connect(f"ws://127.0.0.1:{pantau.console_port}/ws/alerts?token={operator}", open_timeout=10) as ws:
-            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        with ws_connect(f"ws://127.0.0.1:{pantau.console_port}/ws/alerts?token={operator}", open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "snapshot"
             console = client.get(f"http://127.0.0.1:{ports['console']}/metrics").text
         time.sleep(11)  # the workers measure their lag every 10 s
         pages = {name: client.get(f"http://127.0.0.1:{port}/metrics") for name, port in ports.items()}

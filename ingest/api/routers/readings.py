@@ -100,4 +100,10 @@ def post_readings(
             headers={"Retry-After": "5"},
         )
     READINGS_ACCEPTED.labels("http").inc(len(readings))
+    if log.isEnabledFor(logging.DEBUG):  # a list of ids per request is only worth building when asked for
+        log.debug(
+            "accepted %d readings",
+            len(readings),
+            extra={"correlation_ids": [reading.correlation_id for reading in readings]},
+        )
     return Accepted(accepted=len(readings))
