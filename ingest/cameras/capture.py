@@ -91,18 +91,23 @@ NETWORK_READ_TIMEOUT_S = 10.0
 class OpenCvSource:
     """A feed opened with OpenCV's ``VideoCapture`` (files, RTSP and HTTP URLs, local devices).
 
-    Network URLs are opened with open and read timeouts, so that a camera which stops answering
-    makes :meth:`read` return None (a lost feed) after ``read_timeout_s`` instead of blocking.
+    Network URLs are opened with open and read timeouts (the camera's ``network_timeout_s``, else
+    10 s), so that a camera which stops answering makes :meth:`read` return None (a lost feed)
+    after ``read_timeout_s`` instead of blocking.
     """
 
     def __init__(
         self,
         camera: CameraConfig,
         *,
-        open_timeout_s: float = NETWORK_OPEN_TIMEOUT_S,
-        read_timeout_s: float = NETWORK_READ_TIMEOUT_S,
+        open_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
     ) -> None:
         target: int | str = int(camera.source) if camera.source.isdigit() else camera.source
+        if open_timeout_s is None:
+            open_timeout_s = camera.network_timeout_s or NETWORK_OPEN_TIMEOUT_S
+        if read_timeout_s is None:
+            read_timeout_s = camera.network_timeout_s or NETWORK_READ_TIMEOUT_S
         if camera.is_network:
             # Only network URLs get the timeouts: a backend that does not know a parameter (V4L2 for
             # a local device) may refuse to open at all.

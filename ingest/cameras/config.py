@@ -32,6 +32,15 @@ class CameraConfig(BaseModel):
     zones: list[Any] = Field(default_factory=list, description="Zones and their rules (validated by the detectors)")
     person_check: Any = Field(None, description="HOG person check of moving objects (validated by the detectors)")
     retention_days: float = Field(30, gt=0, description="How long evidence of this camera is kept")
+    network_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        le=300,
+        description=(
+            "RTSP/HTTP cameras: how long opening, or waiting for the next frame, may take before the feed "
+            "counts as lost and is reconnected (default 10 s; raise it for a camera that sends rarely)"
+        ),
+    )
 
     @property
     def is_file(self) -> bool:

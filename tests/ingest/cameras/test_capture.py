@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -223,3 +224,23 @@ def test_network_camera_that_accepts_but_never_answers_fails_to_open_within_the_
         with pytest.raises(SourceError, match="cannot open"):
             capture.OpenCvSource(camera_factory(source=url), open_timeout_s=1.0)
         assert time.monotonic() - started < 5
+
+
+def test_a_cameras_own_network_timeout_replaces_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[Any, ...]] = []
+
+    class FakeCapture:
+        def __init__(self, *args: Any) -> None:
+            opened.append(args)
+
+        def isOpened(self) -> bool:
+            return True
+
+        def get(self, _prop: int) -> float:
+            return 25.0
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    camera = CameraConfig(id="slow-cam", source="rtsp://10.0.0.5/stream", network_timeout_s=45)
+    capture.OpenCvSource(camera)
+    params = opened[0][2]
+    assert params == [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 45_000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 45_000]
