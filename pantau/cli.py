@@ -293,6 +293,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench_cameras(cameras=args.cameras, duration_s=args.duration_s).render())
         return 0
+    if args.what == "workers":
+        from detectors.bench_workers import bench_workers, parse_workers
+
+        fps = (args.rate / args.cameras) if args.rate else 50.0
+        workers = parse_workers(args.workers)
+        print(bench_workers(cameras=args.cameras, workers=workers, duration_s=args.duration_s, fps=fps).render())
+        return 0
     if args.what == "detect":
         from detectors.bench import bench_detect, render_figures
 
@@ -496,10 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting", "console", "history"])
+    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting", "console", "history", "workers"])
     p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
     p.add_argument("--clients", type=int, default=1000, help="console: websocket clients (--rate: changes/s, 100)")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
+    p.add_argument("--workers", default="1,2,3", help="workers: detector worker counts to measure, e.g. 1,2,3")
     p.add_argument(
         "--rate", type=float, default=None, help="readings (sensors: 5000) or incidents (alerting: 500) per s"
     )
