@@ -509,7 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
     p.add_argument("--workers", default="1,2,3", help="workers: detector worker counts to measure, e.g. 1,2,3")
     p.add_argument(
-        "--rate", type=float, default=None, help="readings (sensors: 5000) or incidents (alerting: 500) per s"
+        "--rate",
+        type=float,
+        default=None,
+        help="readings (sensors: 5000), incidents (alerting: 500) or frames (workers: 50 per camera) per s",
     )
     p.add_argument("--duration-s", type=float, default=30.0)
     p.add_argument("--sensors", type=int, default=500)
