@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,10 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pantau.exceptions import StackError
 from pantau.stack import Stack, StackSettings
 from pantau.supervisor import SERVICES
-from tests.pipeline import Pipeline, free_port
+from tests.pipeline import Pipeline, free_port, private_stack, remove_private_stack
 from tests.supervised import Supervised
 
 ALL_SERVICES = ("archiver", "alerting", "detectors", "ingest-api", "console")
@@ -73,28 +71,14 @@ def private_stack_factory(stack: Stack, tmp_path: Path) -> Iterator[Callable[[],
     made: list[Stack] = []
 
     def make() -> Stack:
-        home = tmp_path / f"stack-{len(made)}"
-        (home / "kafka").mkdir(parents=True)
-        (home / "kafka" / "libs").symlink_to(stack.kafka.libs.resolve())
-        own = Stack(
-            StackSettings(
-                home=home,
-                kafka_port=free_port(),
-                kafka_controller_port=free_port(),
-                kafka_tls_port=free_port(),
-                pg_port=free_port(),
-                kafka_heap_mb=384,
-            )
-        )
+        own = private_stack(stack, tmp_path / f"stack-{len(made)}")
         made.append(own)
         own.up()
         return own
 
     yield make
     for own in made:
-        with contextlib.suppress(StackError):  # a test may have stopped a part already
-            own.down()
-        shutil.rmtree(own.postgres.dir, ignore_errors=True)
+        remove_private_stack(own)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,8 +18,9 @@ import psycopg
 from psycopg import sql
 
 from pantau.auth import Role, issue_token
+from pantau.exceptions import StackError
 from pantau.settings import CommonSettings
-from pantau.stack import Stack
+from pantau.stack import Stack, StackSettings
 
 
 def free_port() -> int:
@@ -127,3 +129,26 @@ class Pipeline:
         while (found := self.count(table, where)) < expected and time.monotonic() < deadline:
             time.sleep(0.1)
         return found
+
+
+def private_stack(shared: Stack, home: Path) -> Stack:
+    """A Kafka broker and a database of their own under ``home``, on free ports (not started); the
+    jars are the shared stack's."""
+    (home / "kafka").mkdir(parents=True)
+    (home / "kafka" / "libs").symlink_to(shared.kafka.libs.resolve())
+    return Stack(
+        StackSettings(
+            home=home,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            kafka_tls_port=free_port(),
+            pg_port=free_port(),
+            kafka_heap_mb=384,
+        )
+    )
+
+
+def remove_private_stack(own: Stack) -> None:
+    with contextlib.suppress(StackError):  # a test may have stopped a part already
+        own.down()
+    shutil.rmtree(own.postgres.dir, ignore_errors=True)

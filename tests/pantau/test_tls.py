@@ -4,7 +4,7 @@ in the database URL), and a client that trusts another CA is refused by both."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,9 +18,19 @@ from pantau.settings import CommonSettings
 from pantau.stack import Stack
 from pantau.tls import ensure_tls
 from pantau.topics import TopicSpec
+from tests.pipeline import private_stack, remove_private_stack
 from tests.supervised import FLOOD_RULE, Supervised
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tls_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One private stack for the module: started fresh, so its listeners have this code's TLS config."""
+    own = private_stack(stack, tmp_path_factory.mktemp("tls-stack"))
+    own.up()
+    yield own
+    remove_private_stack(own)
 
 
 def _tls_env(stack: Stack) -> dict[str, str]:
@@ -33,10 +43,8 @@ def _tls_env(stack: Stack) -> dict[str, str]:
     }
 
 
-def test_services_run_over_verified_tls_to_kafka_and_postgres(
-    private_stack_factory: Callable[[], Stack], tmp_path: Path
-) -> None:
-    stack = private_stack_factory()
+def test_services_run_over_verified_tls_to_kafka_and_postgres(tls_stack: Stack, tmp_path: Path) -> None:
+    stack = tls_stack
     services = ("ingest-api", "detectors", "archiver", "alerting")
     pantau = Supervised(stack, tmp_path / "svc", FLOOD_RULE, services, extra_env=_tls_env(stack))
     try:
@@ -71,8 +79,8 @@ def test_services_run_over_verified_tls_to_kafka_and_postgres(
         pantau.close()
 
 
-def test_a_client_that_trusts_another_ca_is_refused(private_stack_factory: Callable[[], Stack], tmp_path: Path) -> None:
-    stack = private_stack_factory()
+def test_a_client_that_trusts_another_ca_is_refused(tls_stack: Stack, tmp_path: Path) -> None:
+    stack = tls_stack
     stranger = ensure_tls(tmp_path / "other-ca").ca_cert
     settings = CommonSettings(
         kafka_bootstrap=f"127.0.0.1:{stack.settings.tls_port}",
