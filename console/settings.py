@@ -29,6 +29,12 @@ class Settings(CommonSettings):
     reports_catch_up: int = Field(
         7, ge=1, le=60, description="Missed runs per kind a console builds on start (after an outage)"
     )
+    reports_mail_retry_s: float = Field(
+        300.0, ge=1, description="Seconds between tries to mail a report whose mail failed (SMTP server away)"
+    )
+    reports_mail_retry_h: float = Field(
+        48.0, ge=0, description="Hours after a report is built that a failed mail is still retried (0: never)"
+    )
     smtp_host: str | None = Field(None, description="SMTP server the reports are mailed through (unset: not mailed)")
     smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP server (465 with smtp_ssl)")
     smtp_user: str | None = Field(None, description="SMTP login (unset: no login)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -490,8 +491,12 @@ class Stack:
 
     def up(self) -> None:
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        self.postgres.up()
-        self.kafka.up()
+        # Two starts at once (two test runs, `make demo` beside `make test`) would both format Kafka's
+        # storage and init the cluster: the second waits here and finds the stack up.
+        with (self.settings.home / ".up.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.postgres.up()
+            self.kafka.up()
 
     def down(self) -> None:
         errors = []

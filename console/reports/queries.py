@@ -22,9 +22,14 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
         pdf_path     text        NOT NULL,
         mailed_to    text[]      NOT NULL DEFAULT '{}',
         mail_error   text,
+        mail_attempts integer    NOT NULL DEFAULT 0,
+        mail_tried_at timestamptz,
         UNIQUE (kind, period_from)
     )
     """,
+    # Reports kept before mails were retried.
+    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS mail_attempts integer NOT NULL DEFAULT 0",
+    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS mail_tried_at timestamptz",
 )
 
 INCIDENTS_BY_DISTRICT_TYPE = """
@@ -54,19 +59,23 @@ ADVISORY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%(key)s, 0))"
 EXISTING = "SELECT id FROM reports WHERE kind = %(kind)s AND period_from = %(start)s"
 
 INSERT_REPORT = """
-    INSERT INTO reports (kind, period_from, period_to, html_path, pdf_path, mailed_to, mail_error)
-    VALUES (%(kind)s, %(start)s, %(end)s, %(html)s, %(pdf)s, %(mailed_to)s, %(mail_error)s)
+    INSERT INTO reports (kind, period_from, period_to, html_path, pdf_path, mailed_to, mail_error,
+                         mail_attempts, mail_tried_at)
+    VALUES (%(kind)s, %(start)s, %(end)s, %(html)s, %(pdf)s, %(mailed_to)s, %(mail_error)s,
+            %(attempts)s, %(tried_at)s)
     ON CONFLICT (kind, period_from) DO NOTHING
     RETURNING id
 """
 
 LIST_REPORTS = """
-    SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error
+    SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error,
+           mail_attempts, mail_tried_at
     FROM reports ORDER BY period_from DESC, kind LIMIT %(limit)s
 """
 
 GET_REPORT = """
-    SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error
+    SELECT id, kind, period_from, period_to, created_at, html_path, pdf_path, mailed_to, mail_error,
+           mail_attempts, mail_tried_at
     FROM reports WHERE id = %(id)s
 """
 
@@ -75,3 +84,28 @@ LATEST_PERIOD = "SELECT max(period_from) FROM reports WHERE kind = %(kind)s HAVI
 DELETE_OLD = "DELETE FROM reports WHERE period_to < %(cutoff)s RETURNING html_path, pdf_path"
 
 PATHS = "SELECT html_path, pdf_path, mailed_to, mail_error FROM reports WHERE id = %(id)s"
+
+# The reports whose last mail failed, built since ``since`` and last tried before ``tried_before``
+# (a report built while no SMTP server was configured has never been tried).
+MAIL_PENDING = """
+    SELECT id FROM reports
+    WHERE mail_error IS NOT NULL AND created_at >= %(since)s
+      AND (mail_tried_at IS NULL OR mail_tried_at <= %(tried_before)s)
+    ORDER BY period_from
+"""
+
+# Locks the row for the length of one mailing, so two consoles never mail it at once; a row another
+# console holds is skipped.
+LOCK_FOR_MAIL = """
+    SELECT kind, period_from, period_to, html_path, pdf_path, mail_error
+    FROM reports WHERE id = %(id)s FOR UPDATE SKIP LOCKED
+"""
+
+EXISTS = "SELECT 1 FROM reports WHERE id = %(id)s"
+
+RECORD_MAIL = """
+    UPDATE reports
+    SET mailed_to = %(mailed_to)s, mail_error = %(mail_error)s,
+        mail_attempts = mail_attempts + 1, mail_tried_at = %(tried_at)s
+    WHERE id = %(id)s
+"""

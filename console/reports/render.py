@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -35,10 +35,15 @@ def _duration(seconds: float | None) -> str:
 
 def title(data: ReportData) -> str:
     """``Daily report 2026-11-27`` or ``Weekly report 2026-11-23 - 2026-11-29``, in local days."""
-    tz = ZoneInfo(data.tz)
-    first = data.start.astimezone(tz).date()
-    last = (data.end.astimezone(tz)).date()
-    if data.kind == "daily":
+    return subject(data.kind, data.start, data.end, data.tz)
+
+
+def subject(kind: str, start: datetime, end: datetime, tz_name: str) -> str:
+    """The title of the ``kind`` report of ``[start, end)`` (also the mail's subject)."""
+    tz = ZoneInfo(tz_name)
+    first = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    if kind == "daily":
         return f"Daily report {first.isoformat()}"
     return f"Weekly report {first.isoformat()} - {(last - timedelta(days=1)).isoformat()}"
 

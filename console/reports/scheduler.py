@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -111,6 +112,7 @@ def period_for(kind: Kind, run_at: datetime, tz: ZoneInfo) -> tuple[datetime, da
 
 
 # -- building, keeping and mailing ------------------------------------------------------------------
+from console.exceptions import MailNotPossible, ReportNotFound  # noqa: E402
 from console.reports import queries as q  # noqa: E402
 from console.reports import render  # noqa: E402
 from console.reports.build import gather  # noqa: E402
@@ -145,11 +147,18 @@ def smtp_config(settings: Settings) -> SmtpConfig | None:
     )
 
 
+_schema_ready: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
+
+
 def ensure_schema(pool: ConnectionPool) -> None:
-    """Creates the ``reports`` table."""
+    """Creates (or completes) the ``reports`` table, once per pool: its ``ALTER TABLE`` takes a lock
+    that would queue behind a report being built."""
+    if pool in _schema_ready:
+        return
     with pool.connection() as conn, conn.transaction():
         for statement in q.SCHEMA_STATEMENTS:
             conn.execute(statement)
+    _schema_ready.add(pool)
 
 
 def build_report(
@@ -187,16 +196,18 @@ def build_report(
         pdf_path.write_bytes(document)
         mailed_to: list[str] = []
         error: str | None = None
+        tried_at: datetime | None = None
         smtp = smtp_config(settings)
         if mail and config.recipients and smtp is not None:
-            try:
-                send(smtp, message(smtp.sender, config.recipients, render.title(data), page, document, pdf_path.name))
+            tried_at = datetime.now(UTC)
+            error = _send(smtp, config.recipients, render.title(data), page, document, pdf_path.name)
+            if error is None:
                 mailed_to = list(config.recipients)
-            except (smtplib.SMTPException, OSError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("report %s not mailed: %s", stem, error)
+            else:
+                retry_s = settings.reports_mail_retry_s
+                log.warning("report %s not mailed (tried again every %.0f s): %s", stem, retry_s, error)
         elif mail and config.recipients:
-            error = "no SMTP server configured (PANTAU_SMTP_HOST)"
+            error = NO_SMTP
         inserted = conn.execute(
             q.INSERT_REPORT,
             {
@@ -207,12 +218,108 @@ def build_report(
                 "pdf": str(pdf_path),
                 "mailed_to": mailed_to,
                 "mail_error": error,
+                "attempts": 0 if tried_at is None else 1,
+                "tried_at": tried_at,
             },
         ).fetchone()
         if inserted is None:  # raced past the lock somehow: the unique (kind, period_from) keeps one row
             return None
         log.info("report %s built (mailed to %d)", stem, len(mailed_to))
         return BuildResult(int(inserted[0]), True, mailed_to, error)
+
+
+NO_SMTP = "no SMTP server configured (PANTAU_SMTP_HOST)"
+
+
+def _send(
+    smtp: SmtpConfig, recipients: list[str], subject: str, page: str, document: bytes, pdf_name: str
+) -> str | None:
+    """Mails the report; the error as text, or None when the server took it."""
+    try:
+        send(smtp, message(smtp.sender, recipients, subject, page, document, pdf_name))
+    except (smtplib.SMTPException, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class MailResult:
+    """One mailing of a kept report: to whom, or why not."""
+
+    mailed_to: list[str]
+    mail_error: str | None
+
+
+def mail_report(
+    pool: ConnectionPool, settings: Settings, config: ReportsConfig, tz_name: str, report_id: int, *, resend: bool
+) -> MailResult | None:
+    """Mails kept report ``report_id`` to the recipients the configuration names now, recording the
+    outcome in its row. Without ``resend``, a report whose last mail went out is left alone (the retry
+    of a failed mail). None when another console is mailing it right now.
+
+    Raises :class:`ReportNotFound` for an unknown id and :class:`MailNotPossible` when there is no
+    SMTP server or no recipient to mail to.
+    """
+    smtp = smtp_config(settings)
+    if smtp is None:
+        raise MailNotPossible(NO_SMTP)
+    if not config.recipients:
+        raise MailNotPossible("no recipients configured (reports.recipients)")
+    ensure_schema(pool)
+    with pool.connection() as conn, conn.transaction():
+        row = conn.execute(q.LOCK_FOR_MAIL, {"id": report_id}).fetchone()
+        if row is None:
+            if conn.execute(q.EXISTS, {"id": report_id}).fetchone() is None:
+                raise ReportNotFound(f"no report {report_id}")
+            return None
+        kind, start, end, html_name, pdf_name, last_error = row
+        if not resend and last_error is None:
+            return MailResult([], None)
+        html_path, pdf_path = Path(html_name), Path(pdf_name)
+        try:
+            page, document = html_path.read_text(encoding="utf-8"), pdf_path.read_bytes()
+        except OSError as exc:
+            error: str | None = f"the report's files are no longer kept: {exc}"
+        else:
+            subject = render.subject(kind, start, end, tz_name)
+            error = _send(smtp, config.recipients, subject, page, document, pdf_path.name)
+        mailed_to = list(config.recipients) if error is None else []
+        conn.execute(
+            q.RECORD_MAIL,
+            {"id": report_id, "mailed_to": mailed_to, "mail_error": error, "tried_at": datetime.now(UTC)},
+        )
+    if error is None:
+        log.info("report %d (%s %s) mailed to %d", report_id, kind, start.date(), len(mailed_to))
+    else:
+        log.warning("report %d (%s %s) still not mailed: %s", report_id, kind, start.date(), error)
+    return MailResult(mailed_to, error)
+
+
+def retry_mail(pool: ConnectionPool, settings: Settings, config: ReportsConfig, tz_name: str, now: datetime) -> int:
+    """Mails again the reports whose mail failed (an SMTP server that was away), each at most every
+    ``reports_mail_retry_s`` and for ``reports_mail_retry_h`` after it was built; returns how many
+    went out."""
+    if settings.reports_mail_retry_h <= 0 or smtp_config(settings) is None or not config.recipients:
+        return 0
+    ensure_schema(pool)
+    with pool.connection() as conn:
+        rows = conn.execute(
+            q.MAIL_PENDING,
+            {
+                "since": now - timedelta(hours=settings.reports_mail_retry_h),
+                # a little slack, so a try due at this wake-up is not put off by a whole interval
+                "tried_before": now - timedelta(seconds=settings.reports_mail_retry_s * 0.9),
+            },
+        ).fetchall()
+    sent = 0
+    for (report_id,) in rows:
+        try:
+            result = mail_report(pool, settings, config, tz_name, int(report_id), resend=False)
+        except ReportNotFound:  # swept meanwhile
+            continue
+        if result is not None and result.mailed_to:
+            sent += 1
+    return sent
 
 
 def latest_period(pool: ConnectionPool, kind: Kind) -> datetime | None:
@@ -291,8 +398,15 @@ async def run_schedule(
         now = datetime.now(UTC)
         runs = {k: next_run(k, now, config, tz) for k in KINDS}
         due = min(runs.values())
-        # Sleep at most an hour at a time, so a changed schedule is seen within the hour.
-        await asyncio.sleep(min(3600.0, max(0.0, (due - datetime.now(UTC)).total_seconds())))
+        # Wake at least every mail retry interval (failed mails) and every hour (a changed schedule).
+        nap_s = min(3600.0, settings.reports_mail_retry_s, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        await asyncio.sleep(nap_s)
+        try:
+            await asyncio.to_thread(retry_mail, pool, settings, config, tz_name, datetime.now(UTC))
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("retrying failed report mails waits for the database: %s", exc)
+        except Exception:
+            log.exception("retrying failed report mails failed")
         if datetime.now(UTC) < due or not config.enabled:
             continue
         for kind in KINDS:

@@ -1,4 +1,4 @@
-"""The leadership reports: list, download (HTML, PDF) and build one now (admin)."""
+"""The leadership reports: list, download (HTML, PDF), build one now and mail one again (admin)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from console.configview import ConfigView
+from console.configview import ConfigView, ConsoleView
 from console.deps import Pool
+from console.exceptions import MailNotPossible, ReportNotFound
 from console.reports import queries as q
-from console.reports.scheduler import Kind, build_report, ensure_schema, period_for
+from console.reports.scheduler import Kind, build_report, ensure_schema, mail_report, period_for
 from console.settings import Settings
 from pantau.auth import Principal, Role
 from pantau.exceptions import ConfigError
@@ -38,8 +39,10 @@ class ReportRow(BaseModel):
     created_at: datetime
     html_url: str
     pdf_url: str
-    mailed_to: list[str]
-    mail_error: str | None
+    mailed_to: list[str] = Field(description="Who the last mail went to (empty: not mailed)")
+    mail_error: str | None = Field(description="Why the last mail failed; a failed mail is tried again")
+    mail_attempts: int = Field(description="Mails tried so far")
+    mail_tried_at: datetime | None = Field(description="When the last mail was tried")
 
 
 class BuildRequest(BaseModel):
@@ -57,6 +60,14 @@ class BuildAnswer(BaseModel):
     report: ReportRow
 
 
+def _config(request: Request) -> ConsoleView:
+    view: ConfigView = request.app.state.config_view
+    try:
+        return view.current()
+    except ConfigError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"configuration unreadable: {exc}") from exc
+
+
 def _row(r: tuple[Any, ...]) -> ReportRow:
     return ReportRow(
         id=r[0],
@@ -68,6 +79,8 @@ def _row(r: tuple[Any, ...]) -> ReportRow:
         pdf_url=f"/api/v1/reports/{r[0]}.pdf",
         mailed_to=list(r[7] or []),
         mail_error=r[8],
+        mail_attempts=r[9],
+        mail_tried_at=r[10],
     )
 
 
@@ -115,12 +128,8 @@ def report_pdf(pool: Pool, _: Reader, report_id: Annotated[int, Path(ge=1)]) -> 
 @router.post("")
 async def build_now(request: Request, pool: Pool, _: Admin, body: BuildRequest) -> BuildAnswer:
     """Builds (and mails) the report of a period now; the last full period by default."""
-    view: ConfigView = request.app.state.config_view
     settings: Settings = request.app.state.settings
-    try:
-        current = view.current()
-    except ConfigError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"configuration unreadable: {exc}") from exc
+    current = _config(request)
     tz_name = current.alerting.timezone
     tz = ZoneInfo(tz_name)
     if body.from_ is None and body.to is None:
@@ -137,3 +146,34 @@ async def build_now(request: Request, pool: Pool, _: Admin, body: BuildRequest) 
     row = await asyncio.to_thread(_get, pool, result.id)
     assert row is not None
     return BuildAnswer(created=result.created, report=_row(row))
+
+
+@router.post(
+    "/{report_id}/mail",
+    responses={
+        404: {"description": "No such report"},
+        409: {"description": "Another console is mailing it, or no SMTP server or recipient is configured"},
+        502: {"description": "The SMTP server refused or could not be reached; the row records why"},
+    },
+)
+async def mail_again(request: Request, pool: Pool, _: Admin, report_id: Annotated[int, Path(ge=1)]) -> ReportRow:
+    """Mails a kept report again, now, to the recipients the configuration names (after a failed
+    mail, or to a recipient added since)."""
+    settings: Settings = request.app.state.settings
+    current = _config(request)
+    try:
+        result = await asyncio.to_thread(
+            mail_report, pool, settings, current.reports, current.alerting.timezone, report_id, resend=True
+        )
+    except ReportNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such report") from exc
+    except MailNotPossible as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if result is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "another console is mailing this report; try again")
+    if result.mail_error is not None:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"not mailed: {result.mail_error}")
+    row = await asyncio.to_thread(_get, pool, report_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such report")
+    return _row(row)

@@ -73,6 +73,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/reports"): ADMIN,
     ("GET", "/api/v1/reports/{report_id}.html"): READERS,
     ("GET", "/api/v1/reports/{report_id}.pdf"): READERS,
+    ("POST", "/api/v1/reports/{report_id}/mail"): ADMIN,
     ("WS", "/ws/alerts"): ACTORS,
     ("GET", "/planner"): EVERYONE,  # the page shell
     ("GET", "/responder"): EVERYONE,  # the responders' page shell: the login form, no data

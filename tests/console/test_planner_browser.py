@@ -1,14 +1,16 @@
 """The planners' page in a real browser (Debian's Chromium driven by Playwright, a 1366x768 desk
 screen), on the real stack: incidents and readings produced to Kafka and archived (with their
 rollups); a planner signs in on ``/planner``, picks a range covering them and applies it, and sees
-the incidents per district (legend naming the districts), the hour-of-week heatmap with the cells
-of those incidents and the sensor's trend; then downloads the incidents as CSV through the card's
-export link. Screenshots are saved under ``test-output/browser/``."""
+the incidents per district (legend naming the districts), the readings per district, the
+hour-of-week heatmap with the cells of those incidents and the sensor's trend; then downloads the
+incidents and the readings as CSV through the cards' export links and filters by a district.
+Screenshots are saved under ``test-output/browser/``."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,6 +51,8 @@ INCIDENTS = [
     ("gauge-2", "water_level_high", "Sukun", 38.5),
 ]
 READINGS = [(BASE + timedelta(minutes=30 * i), 1.0 + (i % 12) / 10) for i in range(96)]  # two days
+# (sensor, district, hours after BASE, value): a second district for the readings-per-district card
+MORE_READINGS = [("gauge-4", "Klojen", h, 0.5) for h in (10.0, 11.0, 12.0)]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +82,11 @@ def _produce(pipeline: Pipeline) -> None:
         reading = {"sensor_id": "gauge-3", "kind": "water_level", "value": value, "unit": "m", "ts": moment.isoformat(),
                    "location": {"lat": -7.97, "lon": 112.62, "district": "Lowokwaru"}}  # fmt: skip
         producer.send(pipeline.topic("pantau.sensor-readings.v1"), key=b"gauge-3", value=orjson.dumps(reading))
+    for sensor_id, district, hours, value in MORE_READINGS:
+        reading = {"sensor_id": sensor_id, "kind": "water_level", "value": value, "unit": "m",
+                   "ts": (BASE + timedelta(hours=hours)).isoformat(),
+                   "location": {"lat": -7.98, "lon": 112.63, "district": district}}  # fmt: skip
+        producer.send(pipeline.topic("pantau.sensor-readings.v1"), key=sensor_id.encode(), value=orjson.dumps(reading))
     producer.flush()
     producer.close()
 
@@ -113,7 +122,8 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     pipeline = pipeline_factory(CONFIG, services=("archiver", "alerting", "console"))
     _produce(pipeline)
     assert pipeline.wait_count("incidents", len(INCIDENTS)) == len(INCIDENTS)
-    assert pipeline.wait_count("sensor_readings", len(READINGS)) == len(READINGS)
+    n_readings = len(READINGS) + len(MORE_READINGS)
+    assert pipeline.wait_count("sensor_readings", n_readings) == n_readings
     assert pipeline.wait_count("alerts", 3) == 3  # one per source
     _handle_alerts(pipeline)
     pia = person_factory(pipeline, "pia", Role.planner)
@@ -151,6 +161,13 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     # Bars: Klojen on day 0 and day 1, Sukun on day 0 and day 1.
     assert int(incidents.get_attribute("data-points") or 0) == 4
     assert incidents.locator("rect.bar[data-group='Klojen']").count() == 2
+
+    # Readings per district, stacked per day: Lowokwaru (gauge-3) on day 0 and day 1, Klojen on day 0.
+    readings = page.get_by_test_id("chart-readings")
+    expect(readings.locator("svg.chart")).to_have_count(1, timeout=15_000)
+    expect(readings).to_have_attribute("data-points", "3")
+    expect(readings.get_by_test_id("legend-item")).to_have_text(["Lowokwaru", "Klojen"])  # most readings first
+    expect(readings.locator("rect.bar[data-group='Lowokwaru']")).to_have_count(2)
 
     # The heatmap: one cell per local weekday and hour holding incidents, with their counts.
     heatmap = page.get_by_test_id("chart-heatmap")
@@ -194,6 +211,37 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     assert rows[0] == ["bucket_start", "district", "count"]
     assert {r[1] for r in rows[1:]} == {"Klojen", "Sukun"}
     assert sum(int(r[2]) for r in rows[1:]) == len(INCIDENTS)
+
+    # The readings card: its table, and its CSV link (the range and bucket of the form, per district).
+    page.get_by_test_id("table-readings").click()
+    expect(readings.locator("table.data tbody tr")).to_have_count(3)
+    expect(readings.locator("table.data")).to_contain_text("Klojen")
+    page.get_by_test_id("table-readings").click()
+    csv_readings = page.get_by_test_id("csv-readings")
+    expect(csv_readings).to_have_attribute(
+        "href", f"/api/v1/history/readings?{_qs(page)}&bucket=1d&group_by=district&format=csv"
+    )
+    with page.expect_download() as info:
+        csv_readings.click()
+    download = info.value
+    assert download.suggested_filename.startswith("pantau-readings-")
+    path = download.path()
+    assert path is not None
+    rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert rows[0] == ["bucket_start", "district", "count", "avg", "min", "max"]
+    assert {r[1] for r in rows[1:]} == {"Lowokwaru", "Klojen"}
+    assert sum(int(r[2]) for r in rows[1:]) == n_readings
+
+    # A district filter narrows the incidents and the readings alike (and their CSV links).
+    page.get_by_test_id("planner-district").fill("Klojen")
+    page.get_by_test_id("planner-apply").click()
+    expect(readings).to_have_attribute("data-points", "1", timeout=15_000)
+    expect(readings.get_by_test_id("legend-item")).to_have_text(["Klojen"])
+    expect(incidents.get_by_test_id("legend-item")).to_have_text(["Klojen"])
+    expect(page.get_by_test_id("csv-readings")).to_have_attribute("href", re.compile(r"[?&]district=Klojen(&|$)"))
+    page.get_by_test_id("planner-district").fill("")
+    page.get_by_test_id("planner-apply").click()
+    expect(readings).to_have_attribute("data-points", "3", timeout=15_000)
 
     # English, then signing out.
     page.get_by_test_id("lang-toggle").click()

@@ -43,7 +43,7 @@ def test_the_script_puts_server_data_in_as_text_and_translates_every_key() -> No
     defined = set(re.findall(r'^\s*"([\w.]+)": \[', dictionaries, re.MULTILINE))
     assert keys and keys <= defined, keys - defined
     # Every chart card the browser test and the docs name.
-    for name in ("incidents", "heatmap", "response-times", "false-alarms", "top-sources", "sensor"):
+    for name in ("incidents", "readings", "heatmap", "response-times", "false-alarms", "top-sources", "sensor"):
         assert f'"{name}"' in script
 
 

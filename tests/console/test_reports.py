@@ -30,6 +30,15 @@ reports:
 """
 
 
+# The first day of test_history_api's data, as a report request.
+DAY_ZERO = {"kind": "daily", "from": BASE.isoformat(), "to": (BASE + timedelta(days=1)).isoformat()}
+
+
+def bearer_client(base: str, token: str) -> httpx.Client:
+    """A client of the console at ``base`` that sends ``token``."""
+    return httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"})
+
+
 @pytest.mark.integration
 def test_daily_report_is_built_mailed_once_and_guarded(
     pipeline_factory: Callable[..., Pipeline],
@@ -58,9 +67,9 @@ def test_daily_report_is_built_mailed_once_and_guarded(
     responder = person_factory(pipeline, "rio", Role.responder)
 
     def client(token: str) -> httpx.Client:
-        return httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"})
+        return bearer_client(base, token)
 
-    body = {"kind": "daily", "from": BASE.isoformat(), "to": (BASE + timedelta(days=1)).isoformat()}
+    body = DAY_ZERO
     with client(admin.token) as api:
         first = api.post("/api/v1/reports", json=body)
         assert first.status_code == 200, first.text

@@ -33,6 +33,8 @@
     "pl.failed": ["Cannot load: {detail}", "Tidak dapat dimuat: {detail}"],
     "pl.loading": ["Loading…", "Memuat…"],
     "pl.incidents": ["Incidents over time", "Insiden dari waktu ke waktu"],
+    "pl.readings": ["Readings per district", "Pembacaan sensor per kecamatan"],
+    "pl.readingCount": ["Readings", "Pembacaan"],
     "pl.heatmap": ["Incidents by hour of the week", "Insiden per jam dalam seminggu"],
     "pl.responseTimes": ["Response times per priority", "Waktu tanggap per prioritas"],
     "pl.falseAlarms": ["False-alarm rate per camera and rule", "Tingkat alarm palsu per kamera dan aturan"],

@@ -4,8 +4,9 @@
  * a range of local dates in the city's time zone (/api/v1/ui/config), a bucket, a grouping and
  * optional district and type filters. Apply reads /api/v1/history/... and draws each answer as an
  * inline SVG chart built with dom.js's svg(): incidents over time (stacked bars per group, with a
- * legend), the hour-of-week heatmap, response times per priority, false-alarm rates, the noisiest
- * sources and one sensor's trend (average line in its min/max band). Every card says how many data
+ * legend), sensor readings over time (stacked bars per district, the same bucket and district filter),
+ * the hour-of-week heatmap, response times per priority, false-alarm rates, the noisiest sources and
+ * one sensor's trend (average line in its min/max band). Every card says how many data
  * points it drew (data-points), shows the same data as a table on request, and links the same API
  * URL with format=csv (the server sends it as an attachment); the range also exports as CAP.
  *
@@ -178,8 +179,11 @@
     ];
   }
 
-  // ---- incidents over time ------------------------------------------------------------------------
-  function drawIncidents(c, data, q) {
+  // ---- counts over time (incidents, readings) ------------------------------------------------------
+  /** Stacked bars of counts per time bucket and group (the largest MAX_GROUPS groups, the rest as
+   * "other"), with a legend and the rows as a table. opts: aria (the chart's name), unit (the y axis
+   * and the count column), groupHead (the group column). */
+  function stackedBars(c, data, opts) {
     if (!data.rows.length) return c.empty();
     const step = data.bucket === "1h" ? 3600000 : DAY;
     const start = Date.parse(data.from);
@@ -227,14 +231,24 @@
     }
     const chart = svg(
       "svg",
-      { viewBox: `0 0 ${W} ${chartH}`, class: "chart", role: "img", "aria-label": t("pl.incidents") },
-      yAxis(chartH, scale, t("pl.count"), (v) => fmtNum(v, 0)),
+      { viewBox: `0 0 ${W} ${chartH}`, class: "chart", role: "img", "aria-label": opts.aria },
+      yAxis(chartH, scale, opts.unit, (v) => fmtNum(v, 0)),
       bars,
       xLabels,
       svg("text", { x: M.l + pw / 2, y: chartH - 6, "text-anchor": "middle", class: "axis-label" }, `${t("pl.time")} (${P.i18n.zoneAbbr()})`),
     );
     const rows = data.rows.map((r) => [P.i18n.dateTime(r.bucket_start), name(r.group ?? ""), r.count]);
-    c.set(bars.length, [chart, legend(groups.map((g) => [name(g), color(g)]))], table([t("pl.time"), t(`pl.g${q.group_by[0].toUpperCase()}${q.group_by.slice(1)}`), t("pl.count")], rows));
+    c.set(bars.length, [chart, legend(groups.map((g) => [name(g), color(g)]))], table([t("pl.time"), opts.groupHead, opts.unit], rows));
+  }
+
+  function drawIncidents(c, data, q) {
+    const groupHead = t(`pl.g${q.group_by[0].toUpperCase()}${q.group_by.slice(1)}`);
+    stackedBars(c, data, { aria: t("pl.incidents"), unit: t("pl.count"), groupHead });
+  }
+
+  /** Sensor readings per bucket, stacked per district (ReadingSeries: count per bucket and district). */
+  function drawReadings(c, data) {
+    stackedBars(c, data, { aria: t("pl.readings"), unit: t("pl.readingCount"), groupHead: t("pl.gDistrict") });
   }
 
   // ---- heatmap ------------------------------------------------------------------------------------
@@ -446,6 +460,8 @@
     const base = { from: q.from, to: q.to };
     const filters = { district: q.district, type: q.type };
     const incParams = { ...base, bucket: q.bucket, group_by: q.group_by, ...filters };
+    // Readings have kinds, not incident types: the district filter only (history.py's readings()).
+    const readParams = { ...base, bucket: q.bucket, group_by: "district", district: q.district };
     const heatParams = { ...base, ...filters };
     const topParams = { ...base, ...filters, limit: 15 };
     $("#cap-export").href = url("/cap", { ...base, ...filters });
@@ -454,15 +470,18 @@
 
     const cards = {
       incidents: card("incidents", "pl.incidents", url("/incidents", { ...incParams, format: "csv" })),
+      readings: card("readings", "pl.readings", url("/readings", { ...readParams, format: "csv" })),
       heatmap: card("heatmap", "pl.heatmap", url("/heatmap", { ...heatParams, format: "csv" })),
       responseTimes: card("response-times", "pl.responseTimes", url("/response-times", { ...base, format: "csv" })),
       falseAlarms: card("false-alarms", "pl.falseAlarms", url("/false-alarms", { ...base, format: "csv" })),
       topSources: card("top-sources", "pl.topSources", url("/top-sources", { ...topParams, format: "csv" })),
     };
     cards.incidents.root.classList.add("wide");
+    cards.readings.root.classList.add("wide");
     const main = $("#charts");
     main.replaceChildren(...Object.values(cards).map((c) => c.root));
     fill(cards.incidents, "/incidents", incParams, (c, d) => drawIncidents(c, d, q), seq);
+    fill(cards.readings, "/readings", readParams, drawReadings, seq);
     fill(cards.heatmap, "/heatmap", heatParams, drawHeatmap, seq);
     fill(cards.responseTimes, "/response-times", base, drawResponseTimes, seq);
     fill(cards.falseAlarms, "/false-alarms", base, drawFalseAlarms, seq);
