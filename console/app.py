@@ -19,7 +19,7 @@ from console.camera_status import CameraStatusWatch
 from console.configview import ConfigView
 from console.db import make_pool
 from console.feed import AlertFeed
-from console.ratelimit import LoginLimiter
+from console.ratelimit import LoginThrottle
 from console.reports.scheduler import ReportsConfig, run_schedule
 from console.routers import (
     alerts,
@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token_secret = settings.require_token_secret()
-    app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
     app.state.config_view = ConfigView(settings.config)
 
     @app.middleware("http")

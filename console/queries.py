@@ -131,6 +131,15 @@ CONSOLE_SCHEMA = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS console_audit_at ON console_audit (at DESC)",
+    # Failed logins of the last window, shared by every console replica (console/ratelimit.py).
+    """
+    CREATE TABLE IF NOT EXISTS login_failures (
+        key text        NOT NULL,
+        at  timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS login_failures_key_at ON login_failures (key, at DESC)",
+    "CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at)",
     """
     CREATE TABLE IF NOT EXISTS cases (
         id         text        PRIMARY KEY,
@@ -209,3 +218,21 @@ SENSOR_SERIES = """
     FROM sensor_readings WHERE ts > now() - make_interval(mins => %(minutes)s)
     GROUP BY sensor_id, bucket ORDER BY sensor_id, bucket
 """
+
+# -- login throttling (console/ratelimit.py) ---------------------------------------------------------
+# How many of the key's failures are in the window (at most ``limit``), and the seconds until the
+# oldest of those ``limit`` most recent ones leaves it.
+LOGIN_FAILURES_RECENT = """
+    SELECT count(*), coalesce(extract(epoch FROM min(at) + make_interval(secs => %(window_s)s) - now()), 0)
+    FROM (
+        SELECT at FROM login_failures
+        WHERE key = %(key)s AND at > now() - make_interval(secs => %(window_s)s)
+        ORDER BY at DESC LIMIT %(limit)s
+    ) recent
+"""
+
+LOGIN_FAILED = "INSERT INTO login_failures (key) SELECT unnest(%(keys)s::text[])"
+
+LOGIN_FAILURES_FORGET_OLD = "DELETE FROM login_failures WHERE at <= now() - make_interval(secs => %(window_s)s)"
+
+LOGIN_SUCCEEDED = "DELETE FROM login_failures WHERE key = %(key)s"

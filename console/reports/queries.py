@@ -1,7 +1,8 @@
 """The SQL of the leadership reports: fixed text, every value a bound parameter.
 
 Reads what the archiver and alerting own (``incidents``, ``alerts``) and keeps the console's own
-``reports`` table (one row per kind and period, which makes building a period twice a no-op).
+``reports`` table (one row per kind and period, which makes building a period twice a no-op; the
+row holds the HTML and the PDF).
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
         mail_error   text,
         mail_attempts integer    NOT NULL DEFAULT 0,
         mail_tried_at timestamptz,
+        html         text,
+        pdf          bytea,
         UNIQUE (kind, period_from)
     )
     """,
     # Reports kept before mails were retried.
     "ALTER TABLE reports ADD COLUMN IF NOT EXISTS mail_attempts integer NOT NULL DEFAULT 0",
     "ALTER TABLE reports ADD COLUMN IF NOT EXISTS mail_tried_at timestamptz",
+    # The report itself, so every console replica serves (and mails) what any of them built; the
+    # files under PANTAU_REPORTS_DIR are a copy. Rows from before this keep only their files.
+    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS html text",
+    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS pdf bytea",
 )
 
 INCIDENTS_BY_DISTRICT_TYPE = """
@@ -60,9 +67,9 @@ EXISTING = "SELECT id FROM reports WHERE kind = %(kind)s AND period_from = %(sta
 
 INSERT_REPORT = """
     INSERT INTO reports (kind, period_from, period_to, html_path, pdf_path, mailed_to, mail_error,
-                         mail_attempts, mail_tried_at)
-    VALUES (%(kind)s, %(start)s, %(end)s, %(html)s, %(pdf)s, %(mailed_to)s, %(mail_error)s,
-            %(attempts)s, %(tried_at)s)
+                         mail_attempts, mail_tried_at, html, pdf)
+    VALUES (%(kind)s, %(start)s, %(end)s, %(html_path)s, %(pdf_path)s, %(mailed_to)s, %(mail_error)s,
+            %(attempts)s, %(tried_at)s, %(html)s, %(pdf)s)
     ON CONFLICT (kind, period_from) DO NOTHING
     RETURNING id
 """
@@ -97,7 +104,7 @@ MAIL_PENDING = """
 # Locks the row for the length of one mailing, so two consoles never mail it at once; a row another
 # console holds is skipped.
 LOCK_FOR_MAIL = """
-    SELECT kind, period_from, period_to, html_path, pdf_path, mail_error
+    SELECT kind, period_from, period_to, html_path, pdf_path, mail_error, html, pdf
     FROM reports WHERE id = %(id)s FOR UPDATE SKIP LOCKED
 """
 
@@ -109,3 +116,8 @@ RECORD_MAIL = """
         mail_attempts = mail_attempts + 1, mail_tried_at = %(tried_at)s
     WHERE id = %(id)s
 """
+
+# One format of a report: its content (NULL on rows from before reports were kept in the table) and
+# the file name it is offered under.
+CONTENT_HTML = "SELECT html, html_path FROM reports WHERE id = %(id)s"
+CONTENT_PDF = "SELECT pdf, pdf_path FROM reports WHERE id = %(id)s"

@@ -214,8 +214,10 @@ def build_report(
                 "kind": kind,
                 "start": start,
                 "end": end,
-                "html": str(html_path),
-                "pdf": str(pdf_path),
+                "html_path": str(html_path),
+                "pdf_path": str(pdf_path),
+                "html": page,
+                "pdf": document,
                 "mailed_to": mailed_to,
                 "mail_error": error,
                 "attempts": 0 if tried_at is None else 1,
@@ -272,15 +274,17 @@ def mail_report(
             if conn.execute(q.EXISTS, {"id": report_id}).fetchone() is None:
                 raise ReportNotFound(f"no report {report_id}")
             return None
-        kind, start, end, html_name, pdf_name, last_error = row
+        kind, start, end, html_name, pdf_name, last_error, page, document = row
         if not resend and last_error is None:
             return MailResult([], None)
-        html_path, pdf_path = Path(html_name), Path(pdf_name)
-        try:
-            page, document = html_path.read_text(encoding="utf-8"), pdf_path.read_bytes()
-        except OSError as exc:
-            error: str | None = f"the report's files are no longer kept: {exc}"
-        else:
+        pdf_path = Path(pdf_name)
+        error: str | None = None
+        if page is None or document is None:  # a row from before reports were kept in the table
+            try:
+                page, document = Path(html_name).read_text(encoding="utf-8"), pdf_path.read_bytes()
+            except OSError as exc:
+                error = f"the report's files are no longer kept: {exc}"
+        if error is None:
             subject = render.subject(kind, start, end, tz_name)
             error = _send(smtp, config.recipients, subject, page, document, pdf_path.name)
         mailed_to = list(config.recipients) if error is None else []

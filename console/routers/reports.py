@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -27,6 +27,8 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 Reader = Annotated[Principal, Depends(require_roles(Role.planner, Role.admin, Role.operator))]
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 MAX_LIST = 200
+HTML = "text/html; charset=utf-8"
+PDF = "application/pdf"
 
 
 class ReportRow(BaseModel):
@@ -103,26 +105,34 @@ def list_reports(pool: Pool, _: Reader) -> list[ReportRow]:
     return [_row(r) for r in rows]
 
 
-def _file(pool: Pool, report_id: int, column: int, media_type: str) -> FileResponse:
-    row = _get(pool, report_id)
+def _content(pool: Pool, report_id: int, query: str, media_type: str) -> Response:
+    try:
+        with pool.connection() as conn:
+            row = conn.execute(query, {"id": report_id}).fetchone()
+    except psycopg.errors.UndefinedTable:
+        row = None
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such report")
-    path = FilePath(row[column])
-    if not path.is_file():
-        raise HTTPException(status.HTTP_410_GONE, "the report's file is no longer kept")
-    return FileResponse(path, media_type=media_type, filename=path.name)
+    content, name = row
+    path = FilePath(name)
+    if content is None:  # a report kept before the table held them: only its file has it
+        if not path.is_file():
+            raise HTTPException(status.HTTP_410_GONE, "the report's file is no longer kept")
+        return FileResponse(path, media_type=media_type, filename=path.name)
+    headers = {"Content-Disposition": f'attachment; filename="{path.name}"'}
+    return Response(bytes(content) if media_type == PDF else str(content), media_type=media_type, headers=headers)
 
 
 @router.get("/{report_id}.html")
-def report_html(pool: Pool, _: Reader, report_id: Annotated[int, Path(ge=1)]) -> FileResponse:
+def report_html(pool: Pool, _: Reader, report_id: Annotated[int, Path(ge=1)]) -> Response:
     """The report as a self-contained HTML page."""
-    return _file(pool, report_id, 5, "text/html; charset=utf-8")
+    return _content(pool, report_id, q.CONTENT_HTML, HTML)
 
 
 @router.get("/{report_id}.pdf")
-def report_pdf(pool: Pool, _: Reader, report_id: Annotated[int, Path(ge=1)]) -> FileResponse:
+def report_pdf(pool: Pool, _: Reader, report_id: Annotated[int, Path(ge=1)]) -> Response:
     """The report as a PDF."""
-    return _file(pool, report_id, 6, "application/pdf")
+    return _content(pool, report_id, q.CONTENT_PDF, PDF)
 
 
 @router.post("")

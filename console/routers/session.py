@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from console.deps import Store
-from console.ratelimit import LoginLimiter
+from console.ratelimit import LoginThrottle
 from console.settings import Settings
 from pantau import users
 from pantau.auth import Principal, Role
@@ -44,10 +44,10 @@ def _client(request: Request) -> str:
 @router.post("/session", response_model=Me)
 def login(body: Login, request: Request, response: Response, store: Store) -> Me:
     settings: Settings = request.app.state.settings
-    limiter: LoginLimiter = request.app.state.login_limiter
+    throttle: LoginThrottle = request.app.state.login_throttle
     name = body.username.strip().lower()
     keys = [f"user:{name}", f"ip:{_client(request)}"]
-    wait_s = limiter.retry_after_s(keys)
+    wait_s = store.run(lambda conn: throttle.retry_after_s(conn, keys), "the login throttle")
     if wait_s is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -58,10 +58,10 @@ def login(body: Login, request: Request, response: Response, store: Store) -> Me
     try:
         user = auth.run(lambda conn: users.check_password(conn, name, body.password))
     except AuthError as exc:
-        limiter.failed(keys)
+        store.run(lambda conn: throttle.failed(conn, keys), "the login throttle")
         store.audit(name, "-", "login.failed", {"client": _client(request)})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
-    limiter.succeeded(keys[0])
+    store.run(lambda conn: throttle.succeeded(conn, keys[0]), "the login throttle")
     session_id, session = auth.run(
         lambda conn: users.create_session(conn, user, settings.session_ttl_s, _client(request))
     )
