@@ -1,4 +1,6 @@
-"""The alerting service: incidents in, alerts out; the single writer of alert state.
+"""The alerting service: incidents in, alerts out; the single writer of alert state (a second
+process waits as a standby until the writer's PostgreSQL advisory lock is free, see
+:mod:`alerting.writer_lock`).
 
 Consumes ``pantau.incidents.v1`` (consumer group ``pantau.alerting``) and serves the operator and
 responder commands over HTTP (``PANTAU_ALERTING_PORT``, default 8002; see :mod:`alerting.api`).
@@ -30,6 +32,7 @@ from alerting.engine import AlertEngine
 from alerting.notify import Notifier
 from alerting.schemas import ALERTS_TOPIC, TOPIC_ALERTS
 from alerting.settings import Settings
+from alerting.writer_lock import WriterLock
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.db import connect
@@ -175,10 +178,27 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings, "alerting")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per push is noise at hundreds/s
-    loop, engine = build(settings)
+    writer = WriterLock(settings)
+    standby_stop = threading.Event()
+    install_signal_handlers(standby_stop)  # a standby has nothing to reload: it reads the config on taking over
+    if not writer.acquire(standby_stop):
+        writer.close()
+        return
+    try:
+        loop, engine = build(settings)
+    except BaseException:
+        writer.close()
+        raise
     server = _serve_api(settings, engine)
     install_signal_handlers(loop.stop, loop.reload_requested)
     loop.serve_ops(settings)
+    lost_lock = threading.Event()
+
+    def _lost() -> None:
+        lost_lock.set()
+        loop.stop.set()
+
+    writer.watch(loop.stop, _lost)
     runner = threading.Thread(target=loop.run, name="alerting-consumer")
     runner.start()
     if settings.ready_file is not None:
@@ -197,5 +217,8 @@ def main() -> None:
         if engine.dispatcher is not None:
             engine.dispatcher.stop()
         engine.conn.close()
+        writer.close()
+    if lost_lock.is_set():  # another process is the writer now: exit so nothing restarts this one as a second writer
+        raise SystemExit(4)
     if loop.exit_code:  # the consumer thread ended on a stalled consumer: exit for a fresh process
         raise SystemExit(loop.exit_code)

@@ -68,9 +68,18 @@ class Pipeline:
     def log_file(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
 
-    def start(self, name: str, timeout_s: float = 60.0, *, service: str | None = None, **env_overrides: str) -> None:
+    def start(
+        self,
+        name: str,
+        timeout_s: float = 60.0,
+        *,
+        service: str | None = None,
+        wait: bool = True,
+        **env_overrides: str,
+    ) -> None:
         """Run ``service`` (default: ``name``) as ``name``: a second replica of a service gets a name
-        of its own (its process, log and ready file) and, where it needs them, its own settings."""
+        of its own (its process, log and ready file) and, where it needs them, its own settings.
+        Returns once it is ready, or at once without ``wait`` (a standby is not ready)."""
         self.ready_file(name).unlink(missing_ok=True)
         env = dict(self.env, PANTAU_READY_FILE=str(self.ready_file(name)), **env_overrides)
         with self.log_file(name).open("ab") as out:
@@ -82,7 +91,7 @@ class Pipeline:
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
-        while not self.ready_file(name).exists():
+        while wait and not self.ready_file(name).exists():
             if self.procs[name].poll() is not None:
                 raise RuntimeError(f"{name} exited ({self.procs[name].returncode}):\n{self.log_tail(name)}")
             if time.monotonic() > deadline:
