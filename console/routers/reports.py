@@ -119,7 +119,10 @@ def _content(pool: Pool, report_id: int, query: str, media_type: str) -> Respons
         if not path.is_file():
             raise HTTPException(status.HTTP_410_GONE, "the report's file is no longer kept")
         return FileResponse(path, media_type=media_type, filename=path.name)
-    headers = {"Content-Disposition": f'attachment; filename="{path.name}"'}
+    # The HTML opens in the browser (a page with no script; the console's CSP allows its inline CSS),
+    # the PDF is saved.
+    disposition = "attachment" if media_type == PDF else "inline"
+    headers = {"Content-Disposition": f'{disposition}; filename="{path.name}"'}
     return Response(bytes(content) if media_type == PDF else str(content), media_type=media_type, headers=headers)
 
 

@@ -3,8 +3,10 @@ screen), on the real stack: incidents and readings produced to Kafka and archive
 rollups); a planner signs in on ``/planner``, picks a range covering them and applies it, and sees
 the incidents per district (legend naming the districts), the readings per district, the
 hour-of-week heatmap with the cells of those incidents and the sensor's trend; then downloads the
-incidents and the readings as CSV through the cards' export links and filters by a district.
-Screenshots are saved under ``test-output/browser/``."""
+incidents and the readings as CSV through the cards' export links and filters by a district. The
+leadership reports card lists a report an admin built through the API (HTML and PDF links, its mail
+state, no admin controls for a planner); an admin then builds a weekly one with **Build now** and
+sees **Mail again** refused (no SMTP server). Screenshots are saved under ``test-output/browser/``."""
 
 from __future__ import annotations
 
@@ -26,8 +28,10 @@ from kafka import KafkaProducer
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from console import history_queries as hq
+from console.reports.scheduler import NO_SMTP
 from pantau.auth import Role
 from tests.console.conftest import LoginFactory, PersonFactory
+from tests.console.test_reports import bearer_client
 from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -41,6 +45,9 @@ CONFIG = """
 timezone: Asia/Jakarta
 alerting:
   corroboration_window_s: 0
+reports:
+  recipients: [mayor@malang.example]
+  enabled: false  # built through the API and the page here
 """
 # (source, type, district, hours after BASE)
 INCIDENTS = [
@@ -131,12 +138,21 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     api = login_factory(pipeline, pia)
     window = {"from": BASE.isoformat(), "to": (BASE + timedelta(days=2)).isoformat(), "group_by": "district"}
     assert sum(r["count"] for r in api.get("/api/v1/history/incidents", params=window).json()["rows"]) == 5
+    # A daily report of the first local day, built by an admin (no SMTP server here: not mailed).
+    adi = person_factory(pipeline, "adi", Role.admin)
+    base_url = f"http://127.0.0.1:{pipeline.console_port}"
+    with bearer_client(base_url, adi.token) as admin_api:
+        built = admin_api.post("/api/v1/reports", json={"kind": "daily", "from": BASE.isoformat(),
+                                                        "to": (BASE + timedelta(days=1)).isoformat()})  # fmt: skip
+    assert built.status_code == 200, built.text
+    report = built.json()["report"]
+    assert report["mail_error"] == NO_SMTP and report["mailed_to"] == []
 
     context = browser.new_context(viewport=DESK, locale="id-ID", accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"http://127.0.0.1:{pipeline.console_port}/planner")
+    page.goto(f"{base_url}/planner")
     expect(page.get_by_test_id("login-username")).to_be_visible()
     _shot(page, "planner-login")
     page.get_by_test_id("login-username").fill(pia.name)
@@ -147,6 +163,24 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
 
     # A range of local dates covering the data (the to date is inclusive), daily buckets per district.
     first = BASE.astimezone(WIB).date()
+
+    # The kept reports, whatever the range: the daily one, its local date, its links, its mail state
+    # (Indonesian by default) and no admin controls for a planner.
+    reports = page.get_by_test_id("reports")
+    report_rows = reports.get_by_test_id("report-row")
+    expect(report_rows).to_have_count(1, timeout=15_000)
+    expect(report_rows.get_by_test_id("report-kind")).to_have_text("harian")
+    expect(report_rows.get_by_test_id("report-period")).to_have_text(first.strftime("%d/%m/%Y"))
+    expect(report_rows.get_by_test_id("report-mail-state")).to_have_text(f"belum terkirim: {NO_SMTP}, dicoba 0 kali")
+    expect(reports.get_by_test_id("report-mail")).to_have_count(0)
+    expect(page.get_by_test_id("report-build")).to_be_hidden()
+    for test_id, key, media, start in (("report-html", "html_url", "text/html", b"<!doctype html>"),
+                                       ("report-pdf", "pdf_url", "application/pdf", b"%PDF-")):  # fmt: skip
+        href = report_rows.get_by_test_id(test_id).get_attribute("href")
+        assert href == report[key]
+        got = page.request.get(f"{base_url}{href}")  # with the page's session cookie
+        assert got.status == 200 and got.headers["content-type"].startswith(media), got.status
+        assert got.body().startswith(start)
     page.get_by_test_id("planner-from").fill((first - timedelta(days=1)).isoformat())
     page.get_by_test_id("planner-to").fill((first + timedelta(days=2)).isoformat())
     page.get_by_test_id("planner-bucket").select_option("1d")
@@ -254,6 +288,28 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     expect(page.get_by_test_id("chart-incidents")).to_have_attribute("data-points", "4", timeout=15_000)
     expect(page.get_by_test_id("planner-to")).to_have_value(datetime.now(WIB).date().isoformat())
     _shot(page, "planner-hourly")
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-username")).to_be_visible()
+
+    # An admin (the page is in English now): Build now (weekly) adds a second row, not mailed for
+    # want of an SMTP server; Mail again shows the server's 409 reason in the card.
+    page.get_by_test_id("login-username").fill(adi.name)
+    page.get_by_test_id("login-password").fill(adi.password)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("whoami")).to_contain_text("Adi", timeout=15_000)
+    expect(report_rows).to_have_count(1, timeout=15_000)
+    expect(reports.get_by_test_id("report-mail")).to_have_count(1)
+    page.get_by_test_id("report-build-kind").select_option("weekly")
+    page.get_by_test_id("report-build").click()
+    expect(report_rows).to_have_count(2, timeout=60_000)
+    weekly = reports.locator("[data-testid='report-row'][data-kind='weekly']")
+    expect(weekly.get_by_test_id("report-kind")).to_have_text("weekly")
+    expect(weekly.get_by_test_id("report-period")).to_have_text(re.compile(r"^\d\d/\d\d/\d{4} \u2013 \d\d/\d\d/\d{4}$"))
+    expect(weekly.get_by_test_id("report-mail-state")).to_have_text(f"not mailed: {NO_SMTP}, tried 0 times")
+    weekly.get_by_test_id("report-mail").click()
+    expect(page.get_by_test_id("report-error")).to_have_text(f"Mail again failed: {NO_SMTP}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESK["width"]
+    _shot(page, "planner-reports-admin")
     page.get_by_test_id("logout").click()
     expect(page.get_by_test_id("login-username")).to_be_visible()
     assert errors == []

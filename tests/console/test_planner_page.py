@@ -15,6 +15,9 @@ from tests.pipeline import Pipeline
 
 ASSETS = ("planner.js", "planner.css", "i18n-planner.js")
 TEST_IDS = ("planner-apply", "planner-from", "planner-to", "cap-export", "login-username", "lang-toggle", "logout")
+# The leadership reports card: its shell in the page, its rows and buttons made by the script.
+REPORT_IDS = ("reports", "report-build", "report-build-kind", "report-error", "report-list")
+REPORT_SCRIPT_IDS = ("report-row", "report-mail", "report-html", "report-pdf", "report-mail-state")
 
 
 @pytest.mark.unit
@@ -28,7 +31,7 @@ def test_the_shell_has_no_inline_script_and_loads_its_assets() -> None:
         assert (pages.PLANNER_DIR / asset).is_file()
     for shared in ("dom.js", "api.js", "i18n.js"):
         assert f'<script defer src="/static/{shared}"></script>' in html
-    for test_id in TEST_IDS:
+    for test_id in TEST_IDS + REPORT_IDS:
         assert f'data-testid="{test_id}"' in html
     assert bytes(pages.planner().body).decode() == html
 
@@ -45,6 +48,10 @@ def test_the_script_puts_server_data_in_as_text_and_translates_every_key() -> No
     # Every chart card the browser test and the docs name.
     for name in ("incidents", "readings", "heatmap", "response-times", "false-alarms", "top-sources", "sensor"):
         assert f'"{name}"' in script
+    # The reports card reads the reports API and names its rows and buttons.
+    assert '"/api/v1/reports"' in script
+    for test_id in REPORT_SCRIPT_IDS:
+        assert f'testid: "{test_id}"' in script
 
 
 @pytest.mark.integration

@@ -10,6 +10,10 @@
  * points it drew (data-points), shows the same data as a table on request, and links the same API
  * URL with format=csv (the server sends it as an attachment); the range also exports as CAP.
  *
+ * Below the charts, the leadership reports the console keeps (GET /api/v1/reports, whatever the
+ * range): kind, local period, HTML and PDF links and how their mail went; an admin may build one now
+ * (POST /api/v1/reports) or mail one again (POST /api/v1/reports/{id}/mail).
+ *
  * Server data only ever goes into the page as text (dom.js): never as HTML. */
 (() => {
   "use strict";
@@ -21,7 +25,7 @@
   const COLORS = ["#5aaaff", "#ff8a1f", "#2fbf71", "#e05adf", "#ffd21f", "#4fd1c5", "#ff5a5f", "#a98bff", "#9eacbd"];
   const MAX_GROUPS = 8;
 
-  const S = { me: null, config: null, query: null, sensor: "", seq: 0 };
+  const S = { me: null, config: null, query: null, sensor: "", seq: 0, reports: null, rseq: 0 };
 
   // ---- time in the city's zone ------------------------------------------------------------------
   const zone = () => P.i18n.timeZone();
@@ -502,6 +506,160 @@
     main.append(sc.root);
   }
 
+  // ---- leadership reports -------------------------------------------------------------------------
+  const R = "/api/v1/reports";
+  const isAdmin = () => Boolean(S.me && S.me.role === "admin");
+
+  /** "25/11/2026": the local date of the instant ms in the city's zone. */
+  function localDay(ms) {
+    return new Intl.DateTimeFormat(P.i18n.lang() === "id" ? "id-ID" : "en-GB", { timeZone: zone(), day: "2-digit", month: "2-digit", year: "numeric" }).format(new Date(ms));
+  }
+
+  /** A report's period [from, to): local dates when it spans whole local days, else the moments. */
+  function reportPeriod(r) {
+    const from = Date.parse(r.period_from);
+    const to = Date.parse(r.period_to);
+    const midnight = (ms) => localMidnight(localDate(ms)) === ms;
+    if (!midnight(from) || !midnight(to)) return `${P.i18n.dateTime(r.period_from)} – ${P.i18n.dateTime(r.period_to)}`;
+    const first = localDay(from);
+    const last = localDay(to - 1);
+    return first === last ? first : `${first} – ${last}`;
+  }
+
+  function reportKind(kind) {
+    if (kind === "daily") return t("pl.rpDaily");
+    if (kind === "weekly") return t("pl.rpWeekly");
+    return String(kind);
+  }
+
+  /** How the report's last mail went, as text. */
+  function mailState(r) {
+    const n = r.mailed_to.length;
+    if (n) return n === 1 ? t("pl.rpMailedOne") : t("pl.rpMailed", { n });
+    if (r.mail_error) {
+      const vars = { reason: r.mail_error, n: r.mail_attempts };
+      return r.mail_attempts === 1 ? t("pl.rpNotMailedOne", vars) : t("pl.rpNotMailed", vars);
+    }
+    return t("pl.rpNoMail");
+  }
+
+  function reportError(message) {
+    const box = $("#report-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function renderReports() {
+    const box = $("#reports");
+    const list = $("#report-list");
+    const rows = [...(S.reports || [])].sort((a, b) => Date.parse(b.period_from) - Date.parse(a.period_from) || Date.parse(b.created_at) - Date.parse(a.created_at));
+    box.dataset.count = String(rows.length);
+    box.setAttribute("aria-busy", "false");
+    if (!rows.length) {
+      list.replaceChildren(el("p", { class: "empty", testid: "reports-empty" }, t("pl.rpNone")));
+      return;
+    }
+    const admin = isAdmin();
+    const head = [t("pl.rpKind"), t("pl.rpPeriod"), t("pl.rpBuilt"), t("pl.rpFiles"), t("pl.rpMail")];
+    if (admin) head.push(t("pl.rpActions"));
+    const body = rows.map((r) => {
+      const tried = r.mail_tried_at ? t("pl.rpTriedAt", { at: P.i18n.dateTime(r.mail_tried_at) }) : null;
+      const mailed = r.mailed_to.length ? r.mailed_to.join(", ") : null;
+      const cells = [
+        el("td", { testid: "report-kind" }, reportKind(r.kind)),
+        el("td", { testid: "report-period", title: `${P.i18n.dateTime(r.period_from)} – ${P.i18n.dateTime(r.period_to)}` }, reportPeriod(r)),
+        el("td", { class: "nowrap" }, P.i18n.dateTime(r.created_at)),
+        el("td", { class: "report-files" },
+          el("a", { class: "btn small", href: r.html_url, target: "_blank", rel: "noopener", testid: "report-html" }, t("pl.rpHtml")),
+          el("a", { class: "btn small", href: r.pdf_url, download: "", testid: "report-pdf" }, t("pl.rpPdf"))),
+        el("td", { class: r.mailed_to.length ? "mail-ok" : "mail-not", testid: "report-mail-state", title: [mailed, tried].filter(Boolean).join(" · ") || null }, mailState(r)),
+      ];
+      if (admin) {
+        const button = el("button", { type: "button", class: "btn small", testid: "report-mail" }, t("pl.rpMailAgain"));
+        button.addEventListener("click", () => mailAgain(r, button));
+        cells.push(el("td", {}, button));
+      }
+      return el("tr", { testid: "report-row", "data-id": r.id, "data-kind": r.kind }, cells);
+    });
+    list.replaceChildren(
+      el("table", { class: "data reports-table" },
+        el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, body)),
+    );
+  }
+
+  /** Reads the kept reports again (on entering the page and after building or mailing one). */
+  async function loadReports() {
+    const seq = ++S.rseq;
+    $("#reports").setAttribute("aria-busy", "true");
+    try {
+      const rows = await P.api.get(R);
+      if (seq !== S.rseq || !S.me) return;
+      S.reports = rows;
+      renderReports();
+    } catch (error) {
+      if (seq !== S.rseq || !S.me) return;
+      S.reports = null;
+      $("#reports").setAttribute("aria-busy", "false");
+      $("#report-list").replaceChildren(el("p", { class: "error", testid: "reports-failed" }, t("pl.failed", { detail: error.detail || error.message || error.status })));
+    }
+  }
+
+  async function mailAgain(r, button) {
+    if (!isAdmin()) return;
+    button.disabled = true;
+    reportError("");
+    try {
+      const row = await P.api.post(`${R}/${P.api.seg(r.id)}/mail`);
+      toast(t("pl.rpMailedNow", { n: row.mailed_to.length }), "ok");
+    } catch (error) {
+      if (!S.me) return;
+      // 502: the SMTP server's answer (the row records it too); 409: no SMTP server or recipient.
+      reportError(t("pl.rpMailFailed", { detail: error.detail || error.message || error.status }));
+    } finally {
+      button.disabled = false;
+    }
+    loadReports();
+  }
+
+  $("#report-build-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!isAdmin()) return;
+    const button = $("#report-build");
+    button.disabled = true;
+    button.textContent = t("pl.rpBuilding");
+    reportError("");
+    try {
+      const answer = await P.api.post(R, { kind: $("#report-kind").value });
+      if (answer.created) toast(t("pl.rpBuiltNow"), "ok");
+      else toast(t("pl.rpExists"), "info");
+    } catch (error) {
+      if (!S.me) return;
+      reportError(t("pl.rpBuildFailed", { detail: error.detail || error.message || error.status }));
+    } finally {
+      button.disabled = false;
+      button.textContent = t("pl.rpBuild");
+    }
+    loadReports();
+  });
+
+  function enterReports() {
+    reportError("");
+    show($("#report-build-form"), isAdmin());
+    show($("#reports"), true);
+    loadReports();
+  }
+
+  function leaveReports() {
+    S.reports = null;
+    S.rseq += 1;
+    reportError("");
+    show($("#reports"), false);
+    show($("#report-build-form"), false);
+    $("#reports").dataset.count = "0";
+    clear($("#report-list"));
+  }
+
   // ---- session ------------------------------------------------------------------------------------
   const langToggle = $("#lang-toggle");
   function renderLang() {
@@ -514,6 +672,7 @@
     P.i18n.apply(document);
     renderLang();
     renderWho();
+    if (S.me && S.reports) renderReports();
     if (S.me && S.query) refresh();
   });
 
@@ -532,6 +691,7 @@
     S.seq += 1;
     P.api.setCsrf(null);
     clear($("#charts"));
+    leaveReports();
     show($("#boot"), false);
     show($("#app"), false);
     show($("#login"), true);
@@ -550,6 +710,7 @@
     $("#lang-slot").append(langToggle);
     renderWho();
     if (me.role === "responder") {
+      leaveReports();
       $("#charts").replaceChildren(el("div", { class: "note-box", testid: "role-note" }, el("p", {}, t("pl.wrongRole")), el("a", { class: "btn", href: "/responder" }, "/responder")));
       return;
     }
@@ -561,6 +722,7 @@
       toast(t("err.config", { detail: error.detail }), "error");
     }
     if (!$("#pl-from").value || !$("#pl-to").value) preset(30);
+    enterReports();
     refresh();
   }
 
