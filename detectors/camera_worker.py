@@ -38,7 +38,16 @@ from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.exceptions import ConfigError
-from pantau.kafka import DeadLetterSink, dumps, ensure_topics, flush, make_consumer, make_producer, partition_for_key
+from pantau.kafka import (
+    DeadLetterSink,
+    dumps,
+    ensure_topics,
+    flush,
+    make_consumer,
+    make_producer,
+    partition_for_key,
+    topic_partitions,
+)
 from pantau.logs import configure_logging
 from pantau.metrics import DETECTOR_SECONDS, FRAMES, INCIDENTS
 from pantau.settings import CommonSettings
@@ -318,7 +327,7 @@ def build(settings: Settings) -> ConsumerLoop:
         max_poll_records=200,
     )
     frames_topic = settings.topic(TOPIC_FRAMES)
-    partitions = len(consumer.partitions_for_topic(frames_topic) or ()) or FRAMES_TOPIC.partitions
+    partitions = len(consumer.partitions_for_topic(frames_topic) or ()) or topic_partitions(settings, FRAMES_TOPIC)
     producer = make_producer(settings, client_id="pantau-camera-detectors", max_request_size=8 * 1024 * 1024)
     dead_letters = DeadLetterSink(settings, producer, STAGE)
     worker = CameraDetectorWorker(settings, config, producer, dead_letters, partitions, watcher)

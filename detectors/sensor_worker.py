@@ -39,6 +39,7 @@ from pantau.kafka import (
     make_consumer,
     make_producer,
     partition_for_key,
+    topic_partitions,
 )
 from pantau.logs import configure_logging
 from pantau.metrics import INCIDENTS
@@ -271,8 +272,8 @@ def build(settings: Settings) -> ConsumerLoop:
         settings, client_id="pantau-detectors", group_id=settings.group(settings.detectors_group), **HIGH_VOLUME_FETCH
     )
     # The state topic mirrors the readings topic partition for partition, whatever count it was created with.
-    partitions = (
-        len(consumer.partitions_for_topic(settings.topic(TOPIC_SENSOR_READINGS)) or ()) or READINGS_TOPIC.partitions
+    partitions = len(consumer.partitions_for_topic(settings.topic(TOPIC_SENSOR_READINGS)) or ()) or topic_partitions(
+        settings, READINGS_TOPIC
     )
     ensure_topics(settings, [state_topic_spec(partitions)])
     producer = make_producer(settings, client_id="pantau-detectors", max_request_size=16 * 1024 * 1024)

@@ -60,8 +60,29 @@ def security_options(settings: CommonSettings) -> dict[str, Any]:
     return options
 
 
+# Topics this process has already warned about (ensure_topics runs at every start-up and reload).
+_warned_topics: set[str] = set()
+
+
+def _warn_once(topic: str, message: str, *args: Any) -> None:
+    if topic not in _warned_topics:
+        _warned_topics.add(topic)
+        log.warning(message, *args)
+
+
+def topic_partitions(settings: CommonSettings, spec: TopicSpec) -> int:
+    """How many partitions ``spec``'s topic is created with: ``PANTAU_TOPIC_PARTITIONS``, else the spec's."""
+    return settings.topic_partitions.get(spec.name, spec.partitions)
+
+
 def ensure_topics(settings: CommonSettings, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> None:
-    """Create the topics that do not exist yet (with the configured prefix) and wait until they are usable."""
+    """Create the topics that do not exist yet (with the configured prefix) and wait until they are usable.
+
+    A topic is created with its ``PANTAU_TOPIC_PARTITIONS`` count where one is set, else the spec's.
+    An existing topic is used as it is, never altered: adding partitions to a keyed topic sends keys to
+    other partitions, which breaks per-sensor order and the detectors' state layout. When it has fewer
+    partitions than configured, a warning says how to grow it safely.
+    """
     wanted = {settings.topic(spec.name): spec for spec in specs}
     deadline = time.monotonic() + timeout_s
     try:
@@ -78,18 +99,70 @@ def ensure_topics(settings: CommonSettings, specs: Iterable[TopicSpec], timeout_
         missing = {name: spec for name, spec in wanted.items() if name not in existing}
         if missing:
             request = {
-                name: {"num_partitions": spec.partitions, "replication_factor": -1, "configs": dict(spec.configs)}
+                name: {
+                    "num_partitions": topic_partitions(settings, spec),
+                    "replication_factor": -1,
+                    "configs": dict(spec.configs),
+                }
                 for name, spec in missing.items()
             }
             # Another service may create one between our list and create: that is the state we want.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(request, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
-            log.info("created topics %s", ", ".join(sorted(missing)))
+            log.info(
+                "created topics %s",
+                ", ".join(f"{name} ({request[name]['num_partitions']} partitions)" for name in sorted(missing)),
+            )
+        configured = {
+            name: spec for name, spec in wanted.items() if name in existing and spec.name in settings.topic_partitions
+        }
+        if configured:
+            _check_existing_partitions(settings, admin, configured)
+        _check_configured_names(settings, wanted.values(), existing)
         admin.wait_for_topics(list(wanted), timeout_ms=max(1000, int((deadline - time.monotonic()) * 1000)))
     except _KafkaError as exc:
         raise KafkaError(f"cannot create topics {sorted(wanted)}: {exc}") from exc
     finally:
         admin.close()
+
+
+def _check_existing_partitions(settings: CommonSettings, admin: KafkaAdminClient, specs: dict[str, TopicSpec]) -> None:
+    """Warn (once) about existing topics with fewer partitions than configured; they are not altered."""
+    for described in admin.describe_topics(list(specs)):
+        name = described.get("name") or described.get("topic")
+        if name not in specs or described.get("error_code"):
+            continue
+        has, wanted = len(described.get("partitions") or ()), settings.topic_partitions[specs[name].name]
+        if has >= wanted:
+            continue
+        _warn_once(
+            name,
+            "topic %s has %d partitions, fewer than the %d of PANTAU_TOPIC_PARTITIONS: it is used as it is "
+            "(the setting applies only when a topic is created). Adding partitions moves keys to other "
+            "partitions, so grow it only when drained (producers stopped, consumers caught up and stopped): "
+            "`kafka-topics.sh --alter --topic %s --partitions %d` (for the readings topic, grow the "
+            "detector-state topic to the same count too), then start them again; or delete and recreate "
+            "the topics. See docs/operations.md (Partitions)",
+            name,
+            has,
+            wanted,
+            name,
+            wanted,
+        )
+
+
+def _check_configured_names(settings: CommonSettings, specs: Iterable[TopicSpec], existing: set[str]) -> None:
+    """Warn (once) about a configured name that this service does not create and Kafka does not have:
+    most likely a typo (the shared core cannot list every stage's topics)."""
+    ours = {spec.name for spec in specs}
+    for name in settings.topic_partitions:
+        if name not in ours and settings.topic(name) not in existing:
+            _warn_once(
+                settings.topic(name),
+                "PANTAU_TOPIC_PARTITIONS names %s, which this service does not create and Kafka does not have "
+                "(yet): check the name against the topics in docs/operations.md (Partitions)",
+                name,
+            )
 
 
 def flush(producer: KafkaProducer, timeout_s: float) -> None:

@@ -7,13 +7,16 @@ down. Nothing else reads the environment. Every field is an environment variable
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pantau.topics import topic_partitions_problem
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATABASE_URL = "postgresql://pantau@127.0.0.1:5433/pantau"
@@ -93,6 +96,38 @@ class CommonSettings(BaseSettings):
             "`pantau up` sets it per service, on Kubernetes use a StatefulSet's pod name"
         ),
     )
+
+    topic_partitions: Annotated[dict[str, int], NoDecode] = Field(
+        {},
+        description=(
+            "Partitions of topics the services create, as JSON by contract name without the prefix, e.g. "
+            '`{"pantau.sensor-readings.v1": 16, "pantau.incidents.v1": 8}` (unlisted topics: the built-in '
+            "count). Only applies when a topic is created: an existing topic is never altered. The detector-state "
+            "topic follows the readings topic; alerts and camera status stay at 1"
+        ),
+    )
+
+    @field_validator("topic_partitions", mode="before")
+    @classmethod
+    def _parse_topic_partitions(cls, value: Any) -> Any:
+        """The environment's JSON text, parsed here so a syntax error is a validation error like any other."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ValueError(
+                f'PANTAU_TOPIC_PARTITIONS is not JSON ({exc}): write it like {{"pantau.sensor-readings.v1": 16}}'
+            ) from None
+
+    @model_validator(mode="after")
+    def _check_topic_partitions(self) -> Self:
+        """A partition count that cannot work stops the service at start-up, naming the topic."""
+        for name, count in self.topic_partitions.items():
+            problem = topic_partitions_problem(name, count)
+            if problem is not None:
+                raise ValueError(f"PANTAU_TOPIC_PARTITIONS[{name!r}]: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
