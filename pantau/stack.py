@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,6 +36,7 @@ PG_MAJOR = 15
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 DB_NAME = "pantau"
 DB_USER = "pantau"
+SASL_USER = "pantau"  # the local broker's SASL user (SASL_SSL listener)
 
 
 def _default_home() -> Path:
@@ -53,6 +55,9 @@ class StackSettings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_tls_port: int | None = Field(None, description="The broker's TLS listener (unset: the Kafka port + 2)")
+    kafka_sasl_port: int | None = Field(
+        None, description="The broker's SASL_SSL listener, PLAIN and SCRAM-SHA-512 (unset: the Kafka port + 3)"
+    )
     kafka_heap_mb: int = 768
     pg_port: int = 5433
     start_timeout_s: float = 90.0
@@ -68,6 +73,10 @@ class StackSettings(BaseSettings):
     @property
     def tls_port(self) -> int:
         return self.kafka_tls_port if self.kafka_tls_port is not None else self.kafka_port + 2
+
+    @property
+    def sasl_port(self) -> int:
+        return self.kafka_sasl_port if self.kafka_sasl_port is not None else self.kafka_port + 3
 
     @property
     def tls_dir(self) -> Path:
@@ -148,11 +157,20 @@ class KafkaBroker:
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}",
                     f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},SSL://127.0.0.1:{s.tls_port},"
-                    f"CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},SSL://127.0.0.1:{s.tls_port}",
+                    f"SASL_SSL://127.0.0.1:{s.sasl_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},SSL://127.0.0.1:{s.tls_port},"
+                    f"SASL_SSL://127.0.0.1:{s.sasl_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+                    # SASL over TLS with a user of its own (SASL_USER, the password in sasl_password_file):
+                    # PLAIN from this file, SCRAM-SHA-512 from the credential added when the storage is
+                    # formatted (a broker formatted before this listener existed has PLAIN only).
+                    "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+                    "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+                    f'PlainLoginModule required user_{SASL_USER}="{self.sasl_password}";',
+                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
                     # TLS beside plaintext, so the clients' TLS options are tested against a real broker.
                     "ssl.keystore.type=PEM",
                     f"ssl.keystore.location={tls.keystore}",
@@ -174,6 +192,7 @@ class KafkaBroker:
                 ]
             )
         )
+        self.props.chmod(0o600)  # it holds the SASL user's password
         self.log4j.write_text(
             "\n".join(
                 [
@@ -211,10 +230,27 @@ class KafkaBroker:
         if (self.data / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        scram = f"SCRAM-SHA-512=[name={SASL_USER},password={self.sasl_password}]"
         _run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)),
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props), "--add-scram", scram
+            ),
             "kafka storage format",
         )
+
+    @property
+    def sasl_password_file(self) -> Path:
+        return self.dir / "sasl-password"
+
+    @property
+    def sasl_password(self) -> str:
+        """The local SASL user's password, made on first use and kept (mode 0600) beside the broker."""
+        path = self.sasl_password_file
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24))
+        return path.read_text().strip()
 
     def state(self) -> ComponentState:
         pid = _pid_alive(self.pid_file)

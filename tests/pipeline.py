@@ -151,6 +151,7 @@ def private_stack(shared: Stack, home: Path) -> Stack:
             kafka_port=free_port(),
             kafka_controller_port=free_port(),
             kafka_tls_port=free_port(),
+            kafka_sasl_port=free_port(),
             pg_port=free_port(),
             kafka_heap_mb=384,
         )

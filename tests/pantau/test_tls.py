@@ -15,7 +15,7 @@ from pantau.auth import Role
 from pantau.exceptions import KafkaError
 from pantau.kafka import ensure_topics
 from pantau.settings import CommonSettings
-from pantau.stack import Stack
+from pantau.stack import SASL_USER, Stack
 from pantau.tls import ensure_tls
 from pantau.topics import TopicSpec
 from tests.pipeline import private_stack, remove_private_stack
@@ -96,3 +96,56 @@ def test_a_client_that_trusts_another_ca_is_refused(tls_stack: Stack, tmp_path: 
     with psycopg.connect(f"{stack.settings.database_url}?sslmode=verify-full&sslrootcert={stack.tls.ca_cert}") as conn:
         row = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
     assert row == (True,)
+
+
+def _sasl_settings(stack: Stack, mechanism: str, password: str) -> CommonSettings:
+    return CommonSettings.model_validate(
+        {
+            "kafka_bootstrap": f"127.0.0.1:{stack.settings.sasl_port}",
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_ssl_cafile": stack.tls.ca_cert,
+            "kafka_sasl_mechanism": mechanism,
+            "kafka_sasl_username": SASL_USER,
+            "kafka_sasl_password": password,
+        }
+    )
+
+
+def test_sasl_over_tls_with_plain_and_scram(tls_stack: Stack, tmp_path: Path) -> None:
+    stack = tls_stack
+    password = stack.kafka.sasl_password
+    probe = [TopicSpec("sasl-probe.v1", partitions=1)]
+    for mechanism in ("PLAIN", "SCRAM-SHA-512"):
+        ensure_topics(_sasl_settings(stack, mechanism, password), probe, timeout_s=30)
+        with pytest.raises(KafkaError):
+            ensure_topics(_sasl_settings(stack, mechanism, password + "-wrong"), probe, timeout_s=5)
+
+    # The services themselves, with SCRAM: a reading through the ingest API reaches the archive.
+    env = {
+        "PANTAU_KAFKA_BOOTSTRAP": f"127.0.0.1:{stack.settings.sasl_port}",
+        "PANTAU_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "PANTAU_KAFKA_SSL_CAFILE": str(stack.tls.ca_cert),
+        "PANTAU_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "PANTAU_KAFKA_SASL_USERNAME": SASL_USER,
+        "PANTAU_KAFKA_SASL_PASSWORD": password,
+    }
+    pantau = Supervised(stack, tmp_path / "svc", FLOOD_RULE, ("ingest-api", "archiver"), extra_env=env)
+    try:
+        pantau.up()
+        reading = {
+            "sensor_id": "gauge-sasl",
+            "kind": "water_level",
+            "value": 1.5,
+            "unit": "m",
+            "ts": "2026-11-29T02:00:00Z",
+        }
+        answer = httpx.post(
+            f"http://127.0.0.1:{pantau.ingest_port}/api/v1/readings",
+            json=[reading],
+            headers={"Authorization": f"Bearer {pantau.token(Role.ingest, 'gw')}"},
+            timeout=30,
+        )
+        assert answer.status_code == 202, answer.text
+        pantau.wait(lambda: pantau.count("sensor_readings") == 1, "reading archived over SASL_SSL", 60)
+    finally:
+        pantau.close()
