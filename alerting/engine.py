@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
@@ -31,7 +32,7 @@ from alerting.lifecycle import Action, AlertNotFound, NoteBody, apply_command, d
 from alerting.manual import ManualAlertBody, manual_incident
 from alerting.notify import NewDelivery, Notifier, Outcome, RoutingState
 from alerting.routing import RoutingError, recipients
-from alerting.schemas import Alert
+from alerting.schemas import Alert, AlertStatus
 from alerting.silences import Silence, SilenceCreate
 from detectors.schemas import Incident
 from pantau.exceptions import DatabaseError, KafkaError
@@ -76,6 +77,7 @@ class AlertEngine:
         self.reconnect = reconnect
         self._stale = False  # the book must be loaded again from the database before its next use
         self._unconfirmed: dict[str, int] = {}  # alert id -> newest version sent, not yet confirmed
+        self._sent: list[tuple[str, FutureRecordMetadata]] = []  # (alert id, send) since the last make_durable
         self._to_submit: list[Delivery] = []  # deliveries written in the open transaction
 
     # -- configuration -----------------------------------------------------------------------------
@@ -586,28 +588,122 @@ class AlertEngine:
 
     # -- publishing --------------------------------------------------------------------------------
     def _send(self, alert: Alert) -> None:
-        self.producer.send(self.alerts_topic, key=alert.key(), value=dumps(alert))
+        future = self.producer.send(self.alerts_topic, key=alert.key(), value=dumps(alert))
+        self._sent.append((alert.id, future))
         ALERT_CHANGES.labels(alert.change, str(alert.priority)).inc()
         self._unconfirmed[alert.id] = max(alert.version, self._unconfirmed.get(alert.id, 0))
 
     def make_durable(self) -> None:
-        """Wait for Kafka to confirm what was sent, then drop those versions from the outbox."""
+        """Wait for Kafka to confirm what was sent, then drop those versions from the outbox and note
+        how far the topic goes (all in one transaction).
+
+        A change Kafka refused in the end (its delivery timed out during a long broker outage) keeps
+        its outbox row: the alert's current state is sent again and :class:`KafkaError` makes the
+        caller back off and come back here.
+        """
         with self.lock:
             self._ensure_connection()
             try:
                 self.producer.flush(timeout=30)
             except Exception as exc:  # kafka-python raises several unrelated types here
                 raise KafkaError(f"publishing alert changes failed: {exc}") from exc
+            failed = sorted({alert_id for alert_id, future in self._sent if future.failed()})
+            if failed:
+                self._resend(failed)
+                raise KafkaError(f"Kafka did not take {len(failed)} alert changes; sent again")
+            offsets = [future.value.offset for _alert_id, future in self._sent if future.succeeded()]
+            self._sent.clear()
             if not self._unconfirmed:
                 return
             try:
                 with self.conn.cursor() as cur:
                     cur.executemany(queries.DELETE_OUTBOX, list(self._unconfirmed.items()))
+                    if offsets:
+                        cur.execute(
+                            queries.SAVE_TOPIC_POSITION, {"topic": self.alerts_topic, "next_offset": max(offsets) + 1}
+                        )
                 self.conn.commit()
             except psycopg.Error as exc:
                 self._rollback()
                 raise DatabaseError(f"clearing the alert outbox failed: {exc}") from exc
             self._unconfirmed.clear()
+
+    def _resend(self, alert_ids: list[str]) -> None:
+        """Sends the current state of these alerts again (after Kafka refused a change of each)."""
+        self._sent = [(alert_id, future) for alert_id, future in self._sent if not future.failed()]
+        try:
+            rows = [self.conn.execute(queries.ALERT_DOC, (alert_id,)).fetchone() for alert_id in alert_ids]
+            self.conn.commit()
+        except psycopg.Error as exc:
+            self._rollback()
+            raise DatabaseError(f"reading alerts to send again failed: {exc}") from exc
+        for row in rows:
+            if row is not None:
+                self._send(Alert.model_validate(row[0]))
+
+    # -- after a restore ---------------------------------------------------------------------------
+    def topic_position(self) -> int | None:
+        """The offset after the newest alert change Kafka confirmed, as the database remembers it."""
+        with self.lock:
+            self._ensure_connection()
+            row = self.conn.execute(queries.TOPIC_POSITION, {"topic": self.alerts_topic}).fetchone()
+            self.conn.commit()
+        return int(row[0]) if row is not None else None
+
+    def save_topic_position(self, next_offset: int) -> None:
+        with self.lock:
+            self._ensure_connection()
+            self.conn.execute(queries.SAVE_TOPIC_POSITION, {"topic": self.alerts_topic, "next_offset": next_offset})
+            self.conn.commit()
+
+    def reconcile(self, on_topic: Mapping[str, Alert], now: datetime) -> tuple[int, int]:
+        """Brings the topic back in line with the database after a restore, given the newest change
+        of each alert the topic holds beyond what the database knows.
+
+        An alert the topic has at a newer version than the database gets the database's state again,
+        at a version above the topic's (change ``restored``), so every console takes it. An alert
+        the database does not have at all (raised after the backup) is closed, so it leaves the
+        boards; both are written to the audit. Returns (set again, closed). Call before :meth:`reload`.
+        """
+        changes: list[tuple[Alert, str, dict[str, Any]]] = []
+        closed_count = 0
+        with self.lock:
+            self._ensure_connection()
+            try:
+                with self.conn.cursor() as cur:
+                    for alert_id, seen in on_topic.items():
+                        row = cur.execute(queries.ALERT_FOR_UPDATE, (alert_id,)).fetchone()
+                        if row is None:
+                            closed = seen.model_copy(
+                                update={
+                                    "status": AlertStatus.closed,
+                                    "closed_at": now,
+                                    "version": seen.version + 1,
+                                    "change": "restored",
+                                    "updated_at": now,
+                                }
+                            )
+                            detail = {"reason": "not in the restored database", "topic_version": seen.version}
+                            changes.append((closed, "system", detail))
+                            closed_count += 1
+                            continue
+                        stored = Alert.model_validate(row[0])
+                        if seen.version > stored.version:
+                            again = stored.model_copy(
+                                update={"version": seen.version + 1, "change": "restored", "updated_at": now}
+                            )
+                            detail = {
+                                "reason": "the topic was ahead of the restored database",
+                                "topic_version": seen.version,
+                                "database_version": stored.version,
+                            }
+                            changes.append((again, "system", detail))
+                    self._write(cur, changes)
+                self.conn.commit()
+            except psycopg.Error as exc:
+                self._rollback()
+                raise DatabaseError(f"reconciling alerts with the topic failed: {exc}") from exc
+        return len(changes) - closed_count, closed_count
 
     def _rollback(self) -> None:
         self._to_submit = []

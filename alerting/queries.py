@@ -140,6 +140,14 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
         created_at timestamptz NOT NULL DEFAULT now()
     )
     """,
+    # The offset after the newest alert change Kafka confirmed: at start-up, a topic that goes further
+    # than this holds changes the database does not (restored from a backup), see alerting/reconcile.py.
+    """
+    CREATE TABLE IF NOT EXISTS alert_topic_position (
+        topic       text   PRIMARY KEY,
+        next_offset bigint NOT NULL
+    )
+    """,
     # Transactional outbox: alert versions committed here but not yet acknowledged by Kafka.
     """
     CREATE TABLE IF NOT EXISTS alert_outbox (
@@ -267,4 +275,10 @@ DELETE_USER_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s A
 STILL_DUE = """
     SELECT a.status FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
     WHERE d.id = %s AND d.status IN ('queued', 'retrying') AND d.attempts = %s
+"""
+
+TOPIC_POSITION = "SELECT next_offset FROM alert_topic_position WHERE topic = %(topic)s"
+SAVE_TOPIC_POSITION = """
+    INSERT INTO alert_topic_position (topic, next_offset) VALUES (%(topic)s, %(next_offset)s)
+    ON CONFLICT (topic) DO UPDATE SET next_offset = greatest(alert_topic_position.next_offset, EXCLUDED.next_offset)
 """

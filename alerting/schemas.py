@@ -59,6 +59,7 @@ ChangeKind = Literal[
     "escalated",
     "correlated",
     "sop",
+    "restored",  # set again from the database after a restore left the topic ahead of it (alerting/reconcile.py)
 ]
 CloseReason = Literal["handled", "false_alarm", "duplicate", "test"]
 ResponderStatus = Literal["notified", "en_route", "on_scene", "done", "stood_down"]

@@ -30,6 +30,7 @@ from alerting.config import AlertingFile
 from alerting.dispatch import Dispatcher
 from alerting.engine import AlertEngine
 from alerting.notify import Notifier
+from alerting.reconcile import reconcile
 from alerting.schemas import ALERTS_TOPIC, TOPIC_ALERTS
 from alerting.settings import Settings
 from alerting.writer_lock import WriterLock
@@ -133,6 +134,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     )
     dispatcher.on_gone = lambda endpoint: engine.unsubscribe(endpoint)
     engine.apply_schema()
+    reconcile(settings, engine, utcnow())  # before the book is loaded: it may change alerts
     engine.reload()
     engine.publish_outbox()
     dispatcher.start()  # also sends what a crash left queued

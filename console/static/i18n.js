@@ -105,6 +105,7 @@
     "change.escalated": ["escalated", "dieskalasi"],
     "change.correlated": ["correlated", "dikorelasikan"],
     "change.sop": ["procedure step", "langkah prosedur"],
+    "change.restored": ["restored after a database restore", "dipulihkan setelah pemulihan basis data"],
 
     "type.citizen_report": ["citizen report", "laporan warga"],
     "type.fire": ["fire", "kebakaran"],

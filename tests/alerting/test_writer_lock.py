@@ -75,8 +75,17 @@ def test_a_writer_takes_its_lock_again_unless_another_got_it(pipeline_factory: C
 
         def cut(lock: WriterLock) -> None:
             assert lock._conn is not None
+            pid = lock._conn.info.backend_pid
             with pipeline.db() as conn:
-                conn.execute("SELECT pg_terminate_backend(%s)", (lock._conn.info.backend_pid,))
+                # pg_terminate_backend only signals: the session (and its lock) ends a moment later.
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                _wait(
+                    lambda: (
+                        conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() == (0,)
+                    ),
+                    10,
+                    "the cut session to end",
+                )
 
         # The writer's connection is cut while nobody else wants the lock: it takes it again.
         cut(first)
