@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack needs, only those missing: Java 17 and Maven (the
-# Kafka broker), PostgreSQL 15 with its server headers, cmake and gcc (the TimescaleDB build), and
-# Chromium (the browser tests).
+# Kafka broker), PostgreSQL 15 with its server headers, cmake and gcc (the TimescaleDB build),
+# Chromium (the browser tests), Mosquitto (the MQTT tests) and GStreamer's RTSP server (the RTSP
+# camera tests).
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
@@ -16,6 +17,11 @@ dpkg -s xz-utils >/dev/null 2>&1 || need+=(xz-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # The MQTT bridge tests start their own Mosquitto broker (the system service stays disabled).
 [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# The RTSP camera tests serve a test pattern with GStreamer's RTSP server, run by the system Python.
+[ -f /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ] || need+=(gir1.2-gst-rtsp-server-1.0)
+[ -f /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstjpeg.so ] || need+=(gstreamer1.0-plugins-good)
+[ -f /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so ] || need+=(gstreamer1.0-plugins-base)
+dpkg -s python3-gi >/dev/null 2>&1 || need+=(python3-gi)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-system: missing ${need[*]}; run as root or install them with apt-get" >&2

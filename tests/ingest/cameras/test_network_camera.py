@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -115,15 +115,30 @@ def first(items: list[T]) -> T | None:
     return items[0] if items else None
 
 
+class NetworkCamera(Protocol):
+    """A camera served over the network that a test can take away, freeze and bring back."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stall(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+
 def start_cameras(
-    pipeline_factory: Callable[..., Pipeline], street: MjpegCamera, tmp_path: Path
+    pipeline_factory: Callable[..., Pipeline], street: NetworkCamera, tmp_path: Path, width_px: int = 160
 ) -> tuple[Pipeline, Topics]:
-    """Camera ingest serving ``street`` (the network camera) and ``plaza`` (a looping file), and
-    camera-health watching both; returns once both cameras' frames are on the topic."""
+    """Camera ingest serving ``street`` (the network camera, scaled to ``width_px``) and ``plaza`` (a
+    looping file), and camera-health watching both; returns once both cameras' frames are on the topic."""
     clip = looping_clip(tmp_path / "plaza.avi")
     config = f"""
 cameras:
-  - {{id: street, source: "{street.url}", fps: 5, width_px: 160, name: Jalan Ijen}}
+  - {{id: street, source: "{street.url}", fps: 5, width_px: {width_px}, name: Jalan Ijen}}
   - {{id: plaza, source: "{clip}", fps: 5, width_px: 160, loop: true, realtime: true}}
 """
     # Status every second, so that camera-health sees progress well within the short video-loss delay.
@@ -136,7 +151,6 @@ cameras:
     topics = Topics(pipeline)
     topics.wait_for("frames from the network camera", lambda: len(topics.camera_frames("street")) >= 10 or None)
     topics.wait_for("frames from the file camera", lambda: len(topics.camera_frames("plaza")) >= 10 or None)
-    assert street.frames_served > 0
     return pipeline, topics
 
 
@@ -215,9 +229,16 @@ def test_network_camera_that_disappears_and_returns(
 ) -> None:
     street = mjpeg_camera_factory(fps=10)
     pipeline, topics = start_cameras(pipeline_factory, street, tmp_path)
+    assert street.frames_served > 0
+    check_gone_camera(pipeline, topics, street, "gone")
+
+
+def check_gone_camera(pipeline: Pipeline, topics: Topics, street: NetworkCamera, label: str) -> None:
+    """``street`` goes away (its server ends, connections drop, new ones are refused): ``reconnecting``
+    and ``video_loss``; it returns on the same port: frames again and the incident cleared."""
     try:
         dropped_at = utcnow()
-        street.stop()  # gone: the connection ends, new ones are refused
+        street.stop()
         reconnecting, raised = wait_lost(topics, dropped_at)
         # Nothing from the camera while it is gone (frames still in OpenCV's buffer are sent at once).
         assert not topics.camera_frames("street", after=dropped_at + timedelta(seconds=1))
@@ -226,7 +247,7 @@ def test_network_camera_that_disappears_and_returns(
         street.start()  # back on the same port
         back, cleared = wait_back(topics, returned_at, dropped_at, raised)
         assert_file_camera_kept_sending(topics, pipeline, dropped_at)
-        report("gone", dropped_at, reconnecting, raised, returned_at, back, cleared, topics)
+        report(label, dropped_at, reconnecting, raised, returned_at, back, cleared, topics)
     finally:
         topics.close()
 
@@ -238,6 +259,13 @@ def test_network_camera_that_goes_silent_is_reconnected_after_the_read_timeout(
     connection being closed): the feed gives up after the read timeout instead of OpenCV's 30 s."""
     street = mjpeg_camera_factory(fps=10)
     pipeline, topics = start_cameras(pipeline_factory, street, tmp_path)
+    assert street.frames_served > 0
+    check_silent_camera(pipeline, topics, street, "silent")
+
+
+def check_silent_camera(pipeline: Pipeline, topics: Topics, street: NetworkCamera, label: str) -> None:
+    """``street`` freezes (connection kept, nothing sent): ``reconnecting`` after the read timeout and
+    ``video_loss``; it resumes: frames again and the incident cleared; the file camera never stops."""
     try:
         stalled_at = utcnow()
         street.stall()
@@ -251,6 +279,6 @@ def test_network_camera_that_goes_silent_is_reconnected_after_the_read_timeout(
         street.resume()
         back, cleared = wait_back(topics, resumed_at, stalled_at, raised)
         assert_file_camera_kept_sending(topics, pipeline, stalled_at)
-        report("silent", stalled_at, reconnecting, raised, resumed_at, back, cleared, topics)
+        report(label, stalled_at, reconnecting, raised, resumed_at, back, cleared, topics)
     finally:
         topics.close()
