@@ -21,6 +21,7 @@ import logging
 import time
 from datetime import datetime
 
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError as _KafkaError
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
@@ -34,61 +35,50 @@ from pantau.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 
-def read_tail(settings: CommonSettings, start: int, end: int, timeout_s: float = 60.0) -> dict[str, Alert]:
+def read_tail(
+    consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int, timeout_s: float = 60.0
+) -> dict[str, Alert]:
     """The newest change of each alert in ``[start, end)`` of the alerts topic (one partition)."""
+    newest: dict[str, Alert] = {}
+    consumer.seek(tp, start)
+    deadline = time.monotonic() + timeout_s
+    while consumer.position(tp) < end:
+        if time.monotonic() > deadline:
+            raise KafkaError(f"reading the alerts topic from {start} to {end} took over {timeout_s:.0f} s")
+        for record in consumer.poll(timeout_ms=500).get(tp, []):
+            if record.offset >= end or record.value is None:
+                continue
+            try:
+                alert = Alert.model_validate_json(record.value)
+            except ValidationError:
+                # The consoles dead-letter it when they read it; it changes nothing here.
+                log.warning("alerts topic offset %d is not an alert; skipped", record.offset)
+                continue
+            current = newest.get(alert.id)
+            if current is None or alert.version >= current.version:
+                newest[alert.id] = alert
+    return newest
+
+
+def reconcile(settings: CommonSettings, engine: AlertEngine, now: datetime) -> tuple[int, int]:
+    """Checks the topic against the database (see the module docstring); returns (set again, closed)."""
     tp = TopicPartition(settings.topic(TOPIC_ALERTS), 0)
     consumer = make_consumer(settings, client_id="pantau-alerting-reconcile", group_id=None)
-    newest: dict[str, Alert] = {}
     try:
         consumer.assign([tp])
-        consumer.seek(tp, start)
-        deadline = time.monotonic() + timeout_s
-        while consumer.position(tp) < end:
-            if time.monotonic() > deadline:
-                raise KafkaError(f"reading the alerts topic from {start} to {end} took over {timeout_s:.0f} s")
-            for record in consumer.poll(timeout_ms=500).get(tp, []):
-                if record.offset >= end or record.value is None:
-                    continue
-                try:
-                    alert = Alert.model_validate_json(record.value)
-                except ValidationError:
-                    # The consoles dead-letter it when they read it; it changes nothing here.
-                    log.warning("alerts topic offset %d is not an alert; skipped", record.offset)
-                    continue
-                current = newest.get(alert.id)
-                if current is None or alert.version >= current.version:
-                    newest[alert.id] = alert
+        end = int(consumer.end_offsets([tp])[tp])
+        known = engine.topic_position()
+        if known is None:  # first start with this table: nothing to compare against yet
+            engine.save_topic_position(end)
+            return 0, 0
+        if end <= known:
+            return 0, 0
+        tail = read_tail(consumer, tp, known, end)
     except _KafkaError as exc:
         raise KafkaError(f"reading the alerts topic failed: {exc}") from exc
     finally:
         with contextlib.suppress(Exception):
             consumer.close(autocommit=False)
-    return newest
-
-
-def topic_end(settings: CommonSettings) -> int:
-    """The offset after the last record of the alerts topic."""
-    tp = TopicPartition(settings.topic(TOPIC_ALERTS), 0)
-    consumer = make_consumer(settings, client_id="pantau-alerting-reconcile", group_id=None)
-    try:
-        return int(consumer.end_offsets([tp])[tp])
-    except _KafkaError as exc:
-        raise KafkaError(f"reading the end of the alerts topic failed: {exc}") from exc
-    finally:
-        with contextlib.suppress(Exception):
-            consumer.close(autocommit=False)
-
-
-def reconcile(settings: CommonSettings, engine: AlertEngine, now: datetime) -> tuple[int, int]:
-    """Checks the topic against the database (see the module docstring); returns (set again, closed)."""
-    end = topic_end(settings)
-    known = engine.topic_position()
-    if known is None:  # first start with this table: nothing to compare against yet
-        engine.save_topic_position(end)
-        return 0, 0
-    if end <= known:
-        return 0, 0
-    tail = read_tail(settings, known, end)
     again, closed = engine.reconcile(tail, now)
     if again or closed:
         log.warning(

@@ -11,7 +11,6 @@ closed), see alerting/reconcile.py."""
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import time
 import uuid
@@ -28,10 +27,9 @@ from kafka import KafkaProducer
 from psycopg import sql
 
 from console.queries import OPEN_STATUSES
-from pantau import users
-from pantau.auth import Role, issue_token
+from pantau.auth import Role
 from pantau.stack import PG_BIN
-from tests.console.conftest import Person
+from tests.console.conftest import make_person
 from tests.console.test_history_api import (
     BASE,
     CONFIG,
@@ -167,16 +165,6 @@ def _open_in_db(url: str, schema: str) -> dict[str, tuple[str, int]]:
     return {r[0]: (r[1], int(r[2])) for r in rows}
 
 
-def _person(pipeline: Pipeline, name: str, role: Role) -> Person:
-    """An account as ``person_factory`` (tests/console/conftest.py) makes one."""
-    password = secrets.token_urlsafe(16)
-    with pipeline.db() as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(pipeline.schema)))
-        users.apply_schema(conn)
-        users.add_user(conn, name, role, password, display_name=name.title())
-    return Person(name, role, password, issue_token(pipeline.secret, role, name, kind="user"))
-
-
 @pytest.mark.integration
 def test_logical_backup_restores_what_the_consoles_show(
     pipeline_factory: Callable[..., Pipeline], tmp_path: Path
@@ -188,7 +176,7 @@ def test_logical_backup_restores_what_the_consoles_show(
     assert pipeline.wait_count("sensor_readings", len(READINGS)) == len(READINGS)
     assert pipeline.wait_count("alerts", 4) == 4
     _handle_alerts(pipeline)  # acknowledged, resolved, closed: a history per alert
-    planner = _person(pipeline, "pia", Role.planner)
+    planner = make_person(pipeline, "pia", Role.planner)
     bearer = {"Authorization": f"Bearer {planner.token}"}
     console = httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=15, headers=bearer)
     login = console.post("/api/v1/session", json={"username": "pia", "password": planner.password})

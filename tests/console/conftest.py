@@ -37,16 +37,18 @@ PersonFactory = Callable[[Pipeline, str, Role], Person]
 
 @pytest.fixture
 def person_factory() -> PersonFactory:
-    def make(pipeline: Pipeline, name: str, role: Role) -> Person:
-        password = secrets.token_urlsafe(16)
-        with pipeline.db() as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(pipeline.schema)))
-            users.apply_schema(conn)
-            users.add_user(conn, name, role, password, display_name=name.title())
-        token = issue_token(pipeline.secret, role, name, kind="user")
-        return Person(name, role, password, token)
+    return make_person
 
-    return make
+
+def make_person(pipeline: Pipeline, name: str, role: Role) -> Person:
+    """An account in ``pipeline``'s schema with a random password and a user token."""
+    password = secrets.token_urlsafe(16)
+    with pipeline.db() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(pipeline.schema)))
+        users.apply_schema(conn)
+        users.add_user(conn, name, role, password, display_name=name.title())
+    token = issue_token(pipeline.secret, role, name, kind="user")
+    return Person(name, role, password, token)
 
 
 LoginFactory = Callable[[Pipeline, Person], httpx.Client]

@@ -38,6 +38,7 @@ from pantau.topics import (
     TopicSpec,
     topic_partitions_problem,
 )
+from tests.integration.test_ingest_and_dlq import smoke
 from tests.pipeline import Pipeline
 
 ALL_SPECS = [READINGS_TOPIC, FRAMES_TOPIC, CAMERA_STATUS_TOPIC, INCIDENTS_TOPIC, ALERTS_TOPIC, DLQ_TOPIC]
@@ -244,17 +245,6 @@ def test_a_configured_name_nobody_creates_gets_a_warning(
 # --- on the real stack ------------------------------------------------------------------------------
 
 
-def smoke(sensor: str, value: float, ts: datetime) -> dict[str, Any]:
-    return {
-        "sensor_id": sensor,
-        "kind": "smoke",
-        "value": value,
-        "unit": "ratio",
-        "ts": ts.isoformat(),
-        "location": {"lat": -7.97, "lon": 112.63, "district": "Klojen"},
-    }
-
-
 def partition_counts(pipeline: Pipeline, *names: str) -> dict[str, int]:
     consumer = KafkaConsumer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"])
     try:
@@ -268,7 +258,7 @@ def produce_readings(pipeline: Pipeline, sensors: list[str], per_sensor: int, st
     producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all", linger_ms=5)
     topic = pipeline.topic(TOPIC_SENSOR_READINGS)
     futures = [
-        (sensor, producer.send(topic, key=sensor.encode(), value=orjson.dumps(smoke(sensor, 0.05, ts))))
+        (sensor, producer.send(topic, key=sensor.encode(), value=orjson.dumps(smoke(0.05, ts, sensor))))
         for ts in (start + timedelta(seconds=i) for i in range(per_sensor))
         for sensor in sensors
     ]
@@ -281,7 +271,7 @@ def produce_readings(pipeline: Pipeline, sensors: list[str], per_sensor: int, st
 def raise_smoke(pipeline: Pipeline, sensor: str, ts: datetime) -> int:
     producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all")
     sent = producer.send(
-        pipeline.topic(TOPIC_SENSOR_READINGS), key=sensor.encode(), value=orjson.dumps(smoke(sensor, 0.9, ts))
+        pipeline.topic(TOPIC_SENSOR_READINGS), key=sensor.encode(), value=orjson.dumps(smoke(0.9, ts, sensor))
     ).get(timeout=10)
     producer.close()
     return int(sent.partition)
