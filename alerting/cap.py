@@ -16,9 +16,11 @@ closed as ``test`` was still published as a real one, so its cancellation is rea
 
 Other mappings: priority → urgency (P1 ``Immediate``, P2 ``Expected``, P3 ``Future``, P4 ``Unknown``:
 a low-priority alert has no time frame to act in); severity → CAP severity (critical ``Extreme``,
-high ``Severe``, medium ``Moderate``, low ``Minor``); confidence → certainty (≥ 0.8 ``Observed``,
-≥ 0.5 ``Likely``, else ``Possible``); type → category (:func:`cap_category`; floods and rain are
-``Met``, which CAP defines as "meteorological (inc. flood)").
+high ``Severe``, medium ``Moderate``, low ``Minor``); certainty (:func:`cap_certainty`): ``Observed``
+once a person has seen it (a responder on scene, resolved, closed as handled) or when a sensor measured
+it (confidence 1), ``Likely`` for an object detector's score of at least 0.5, ``Possible`` under that,
+``Unknown`` for a camera detection that no classifier checked (motion only); type → category
+(:func:`cap_category`; floods and rain are ``Met``, which CAP defines as "meteorological (inc. flood)").
 """
 
 from __future__ import annotations
@@ -76,6 +78,26 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 
 class CapError(AlertingError, ValueError):
     """The alert cannot be expressed as CAP with these arguments (e.g. a sender with spaces)."""
+
+
+def cap_certainty(alert: Alert) -> str:
+    """CAP certainty from what is known, not from a number nobody computed.
+
+    A detector's score is not a probability that the event happened, so a machine alone never makes
+    an event ``Observed``: that takes a person who saw it (a responder on scene, an alert resolved or
+    closed as handled; an acknowledgement only says someone read it) or a measurement (a sensor
+    reading past its threshold, confidence 1).
+    """
+    handled = alert.status is AlertStatus.resolved or (
+        alert.status is AlertStatus.closed and alert.close_reason == "handled"
+    )
+    if handled or any(state in ("on_scene", "done") for state in alert.responders.values()):
+        return "Observed"
+    if alert.confidence is None:
+        return "Unknown"
+    if alert.source_kind != "camera" and alert.confidence >= 1:
+        return "Observed"
+    return "Likely" if alert.confidence >= 0.5 else "Possible"
 
 
 def cap_category(type_: str) -> str:
@@ -230,15 +252,7 @@ def to_cap(
         _sub(info, "responseType", "AllClear")
     _sub(info, "urgency", "Past" if not alert.is_open else _URGENCY[alert.priority])
     _sub(info, "severity", _SEVERITY[alert.severity])
-    if cancel and alert.close_reason == "false_alarm":
-        certainty = "Unlikely"
-    elif alert.confidence >= 0.8:
-        certainty = "Observed"
-    elif alert.confidence >= 0.5:
-        certainty = "Likely"
-    else:
-        certainty = "Possible"
-    _sub(info, "certainty", certainty)
+    _sub(info, "certainty", "Unlikely" if cancel and alert.close_reason == "false_alarm" else cap_certainty(alert))
     _sub(info, "headline", alert.title)
     _sub(info, "description", _description(alert, tz))
     if web is not None:

@@ -115,7 +115,13 @@ class Alert(BaseModel):
     # Correlation: an alert raised by a correlation rule lists the alerts it was made from.
     correlation_rule: str | None = None
     related: list[str] = Field(default_factory=list, description="ids of the alerts this one correlates")
-    confidence: float = Field(1.0, ge=0, le=1, description="the detector's confidence in the latest incident")
+    confidence: float | None = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="the detector's confidence in the latest incident; null: a camera detection no classifier checked",
+    )
+    object_class: str | None = Field(None, description="what the object detector saw in the latest incident")
     evidence: dict[str, Any] = Field(
         default_factory=dict, description="latest incident's evidence, without the inline snapshot"
     )

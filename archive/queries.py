@@ -42,6 +42,10 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
     )
     """,
     "SELECT create_hypertable('incidents', by_range('ts', INTERVAL '7 days'), if_not_exists => TRUE)",
+    # Since the object detectors: a camera incident without object confirmation has no confidence, and
+    # one with it names the object's class. Both are idempotent on a database made before.
+    "ALTER TABLE incidents ALTER COLUMN confidence DROP NOT NULL",
+    "ALTER TABLE incidents ADD COLUMN IF NOT EXISTS object_class text",
     "CREATE INDEX IF NOT EXISTS incidents_type_ts ON incidents (type, ts DESC)",
     "CREATE INDEX IF NOT EXISTS incidents_source_ts ON incidents (source, ts DESC)",
     "CREATE INDEX IF NOT EXISTS incidents_district_ts ON incidents (district, ts DESC)",
@@ -60,6 +64,6 @@ INCIDENTS_STAGE = """
 """
 COPY_INCIDENTS = """
     COPY incidents_stage (ts, id, type, source, source_kind, rule, phase, severity, confidence, zone,
-                          lat, lon, district, title, evidence, detected_at) FROM STDIN
+                          lat, lon, district, title, evidence, detected_at, object_class) FROM STDIN
 """
 MERGE_INCIDENTS = "INSERT INTO incidents SELECT * FROM incidents_stage ON CONFLICT (id, ts) DO NOTHING"

@@ -255,6 +255,7 @@ class Archiver(HandlerDefaults):
             i.title,
             orjson.dumps(i.evidence).decode(),
             i.detected_at,
+            i.object_class,
         )
 
     def make_durable(self) -> None:

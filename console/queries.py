@@ -78,7 +78,8 @@ ALERT_ROUTED = "SELECT doc FROM alerts WHERE id = %(id)s AND " + _ROUTED_TO_USER
 RELATED = "SELECT doc FROM alerts WHERE id = ANY(%(ids)s) ORDER BY last_seen DESC"
 INCIDENTS_OF_ALERT = """
     SELECT i.id, i.ts, i.type, i.source, i.phase, i.severity, i.confidence, i.zone, i.title,
-           i.evidence - 'snapshot_jpeg_b64' AS evidence, (i.evidence ? 'snapshot_jpeg_b64') AS has_snapshot
+           i.evidence - 'snapshot_jpeg_b64' AS evidence, (i.evidence ? 'snapshot_jpeg_b64') AS has_snapshot,
+           i.object_class
     FROM alert_incidents l JOIN incidents i ON i.id = l.incident_id
     WHERE l.alert_id = %(id)s
     ORDER BY i.ts DESC

@@ -19,6 +19,12 @@ from pantau.topics import TopicSpec
 SCHEMA_VERSION = 1
 TOPIC_INCIDENTS = f"pantau.incidents.v{SCHEMA_VERSION}"
 INCIDENTS_TOPIC = TopicSpec(TOPIC_INCIDENTS, partitions=4)
+# Every crossing of a counting line (both directions, whether or not the zone is armed or alerts on
+# it): what the planners' vehicle and people counts are made of. Keyed by camera id.
+TOPIC_LINE_CROSSINGS = f"pantau.line-crossings.v{SCHEMA_VERSION}"
+LINE_CROSSINGS_TOPIC = TopicSpec(TOPIC_LINE_CROSSINGS, partitions=4)
+# COCO class names as the object detectors give them ("person", "car", "traffic light").
+OBJECT_CLASS_PATTERN = r"^[a-z][a-z ]{0,31}$"
 # Internal to the detectors: the sensor rules' per-sensor state, one partition per readings partition,
 # compacted so a worker that takes over a partition restores the state the last owner committed.
 TOPIC_DETECTOR_STATE = f"pantau.detector-state.v{SCHEMA_VERSION}"
@@ -71,7 +77,19 @@ class Incident(BaseModel):
     ts: AwareDatetime = Field(description="when the condition was observed (reading or frame time)")
     detected_at: AwareDatetime = Field(description="when the detector emitted the incident")
     severity: Severity
-    confidence: float = Field(1.0, ge=0, le=1)
+    confidence: float | None = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description=(
+            "how sure the detector is: a sensor rule's reading is measured (1); a camera incident's is the "
+            "object detector's score for the object; null: a camera without object confirmation (motion only, "
+            "nobody computed one)"
+        ),
+    )
+    object_class: str | None = Field(
+        None, pattern=OBJECT_CLASS_PATTERN, description="camera incidents: what the object detector saw (COCO class)"
+    )
     zone: str | None = Field(None, max_length=128)
     location: Location | None = None
     title: str = Field(max_length=500)
@@ -88,3 +106,35 @@ class Incident(BaseModel):
 
     def key(self) -> bytes:
         return self.source.encode()
+
+
+def crossing_id(camera: str, line: str, object_id: int, ts: AwareDatetime) -> str:
+    """A deterministic id: a replayed frame gives the same crossing, which sinks store once."""
+    return str(uuid.uuid5(_INCIDENT_NAMESPACE, f"crossing|{camera}|{line}|{object_id}|{ts.isoformat()}"))
+
+
+class LineCrossing(BaseModel):
+    """One object crossing a camera's counting line (``pantau.line-crossings.v1``, produced by the
+    camera detectors, key: camera id).
+
+    Every crossing is sent, in both directions, whether or not the zone is armed and whether or not
+    the rule raises incidents for it (``line_crossing: {alert: false}`` counts only).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    schema_version: ClassVar[int] = SCHEMA_VERSION
+
+    id: str = Field(min_length=1, max_length=64)
+    camera: str = Field(min_length=1, max_length=128)
+    line: str = Field(min_length=1, max_length=64, description="the zone whose line_crossing rule counted it")
+    direction: Literal["in", "out"] = Field(description="in: from the line's left side to its right")
+    object_class: str | None = Field(
+        None, pattern=OBJECT_CLASS_PATTERN, description="COCO class; null: a camera without object confirmation"
+    )
+    score: float | None = Field(None, ge=0, le=1, description="the object detector's score; null as above")
+    object_id: int = Field(ge=0, description="the tracked object's id on this camera")
+    ts: AwareDatetime = Field(description="time of the frame on which the object crossed")
+    location: Location | None = None
+
+    def key(self) -> bytes:
+        return self.camera.encode()

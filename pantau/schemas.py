@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 def contract_models() -> dict[str, type[BaseModel]]:
     from alerting.schemas import TOPIC_ALERTS, Alert
-    from detectors.schemas import TOPIC_INCIDENTS, Incident
+    from detectors.schemas import TOPIC_INCIDENTS, TOPIC_LINE_CROSSINGS, Incident, LineCrossing
     from ingest.cameras.schemas import TOPIC_CAMERA_STATUS, CameraStatus
     from ingest.schemas import TOPIC_SENSOR_READINGS, SensorReading
     from pantau.dlq import TOPIC_DLQ, DeadLetter
@@ -19,6 +19,7 @@ def contract_models() -> dict[str, type[BaseModel]]:
         TOPIC_SENSOR_READINGS: SensorReading,
         TOPIC_CAMERA_STATUS: CameraStatus,
         TOPIC_INCIDENTS: Incident,
+        TOPIC_LINE_CROSSINGS: LineCrossing,
         TOPIC_ALERTS: Alert,
         TOPIC_DLQ: DeadLetter,
     }

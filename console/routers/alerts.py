@@ -46,7 +46,8 @@ class IncidentSummary(BaseModel):
     source: str
     phase: str
     severity: str
-    confidence: float
+    confidence: float | None = Field(description="the object detector's score; null: motion only, nobody computed one")
+    object_class: str | None = None
     zone: str | None
     title: str
     evidence: dict[str, Any]
@@ -157,6 +158,7 @@ def alert_detail(
             phase=r[4],
             severity=r[5],
             confidence=r[6],
+            object_class=r[11],
             zone=r[7],
             title=r[8],
             evidence=r[9],

@@ -296,6 +296,13 @@
     return [el("dt", {}, t(labelKey)), el("dd", {}, value)];
   }
 
+  // The object detector's class and score; a camera detection no classifier checked says so.
+  function confidenceText(x) {
+    const cls = x.object_class ? `${x.object_class} ` : "";
+    if (typeof x.confidence === "number") return `${cls}${Math.round(x.confidence * 100)}%`;
+    return x.confidence === null ? t("f.unverified") : null;
+  }
+
   function shortValue(value) {
     if (value === null || value === undefined) return "—";
     if (typeof value === "object") {
@@ -374,7 +381,7 @@
       fact("f.lastSeen", i18n.dateTime(a.last_seen)),
       fact("f.count", String(a.count)),
       fact("f.severity", i18n.tOr(`sev.${a.severity}`, a.severity)),
-      fact("f.confidence", typeof a.confidence === "number" ? `${Math.round(a.confidence * 100)}%` : null),
+      fact("f.confidence", confidenceText(a)),
       fact("f.acknowledged", a.acknowledged_by ? `${a.acknowledged_by} · ${i18n.dateTime(a.acknowledged_at)}` : null),
       fact("f.assignee", a.assignee),
       fact("f.responders", responders),
@@ -468,7 +475,7 @@
         el("td", { class: "num" }, P.i18n.dateTime(inc.ts)),
         el("td", {}, P.i18n.tOr(`phase.${inc.phase}`, inc.phase)),
         el("td", {}, P.i18n.tOr(`sev.${inc.severity}`, inc.severity)),
-        el("td", { class: "num" }, `${Math.round((inc.confidence || 0) * 100)}%`),
+        el("td", { class: "num" }, confidenceText(inc) || ""),
         el("td", {}, inc.title, inc.zone ? el("span", { class: "sub" }, ` · ${inc.zone}`) : null),
         el(
           "td",

@@ -190,6 +190,7 @@
     "f.count": ["Repeats", "Pengulangan"],
     "f.severity": ["Severity", "Tingkat"],
     "f.confidence": ["Confidence", "Keyakinan"],
+    "f.unverified": ["motion only (not verified)", "hanya gerakan (belum diverifikasi)"],
     "f.acknowledged": ["Acknowledged", "Diterima"],
     "f.assignee": ["Assignee", "Petugas"],
     "f.responders": ["Responders", "Petugas lapangan"],

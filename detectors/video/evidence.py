@@ -1,4 +1,4 @@
-"""Evidence images: the frame with the incident's box drawn, small enough to travel in the event."""
+"""Evidence images: the frame with the incident's box (and the object's class) drawn; decoding of frames."""
 
 from __future__ import annotations
 
@@ -9,31 +9,54 @@ import numpy as np
 import numpy.typing as npt
 
 SNAPSHOT_WIDTH_PX = 320
+Image = npt.NDArray[np.uint8]  # (H, W) grayscale or (H, W, 3) BGR
 
 
 def snapshot_jpeg(
-    gray: npt.NDArray[np.uint8],
+    image: Image,
     xyxy: tuple[float, float, float, float] | None,
-    width_px: int = SNAPSHOT_WIDTH_PX,
+    width_px: int | None = SNAPSHOT_WIDTH_PX,
     quality: int = 70,
+    label: str | None = None,
 ) -> bytes:
-    """A colour JPEG of ``gray`` scaled to ``width_px`` with the normalized box ``xyxy`` drawn in red."""
-    height_px = max(1, round(gray.shape[0] * width_px / gray.shape[1]))
-    small = cv2.resize(gray, (width_px, height_px), interpolation=cv2.INTER_AREA)
-    image = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+    """A colour JPEG of ``image`` (grayscale or BGR) scaled to ``width_px`` (None: as it is) with the
+    normalized box ``xyxy`` drawn in red and ``label`` (the object's class and score) above it."""
+    if width_px is None or width_px == image.shape[1]:
+        small, width_px = image, int(image.shape[1])
+        height_px = int(image.shape[0])
+    else:
+        height_px = max(1, round(image.shape[0] * width_px / image.shape[1]))
+        small = np.asarray(cv2.resize(image, (width_px, height_px), interpolation=cv2.INTER_AREA), np.uint8)
+    picture = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small.copy()
     if xyxy is not None:
         x1, y1, x2, y2 = xyxy
         top_left = (round(x1 * width_px), round(y1 * height_px))
         bottom_right = (round(x2 * width_px), round(y2 * height_px))
-        cv2.rectangle(image, top_left, bottom_right, (0, 0, 255), 2)
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        thickness = max(2, round(width_px / 320))
+        cv2.rectangle(picture, top_left, bottom_right, (0, 0, 255), thickness)
+        if label:
+            scale = max(0.4, width_px / 1280)
+            (text_w, text_h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            y_text = top_left[1] - 4 if top_left[1] - text_h - base - 4 >= 0 else bottom_right[1] + text_h + 4
+            x_text = min(max(top_left[0], 0), max(width_px - text_w, 0))
+            cv2.rectangle(
+                picture, (x_text, y_text - text_h - 2), (x_text + text_w, y_text + base), (0, 0, 255), cv2.FILLED
+            )
+            cv2.putText(picture, label, (x_text, y_text), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)  # fmt: skip
+    ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("snapshot encoding failed")
     return buf.tobytes()
 
 
-def snapshot_b64(gray: npt.NDArray[np.uint8], xyxy: tuple[float, float, float, float] | None) -> str:
-    return base64.b64encode(snapshot_jpeg(gray, xyxy)).decode("ascii")
+def snapshot_b64(
+    image: Image,
+    xyxy: tuple[float, float, float, float] | None,
+    label: str | None = None,
+    width_px: int | None = SNAPSHOT_WIDTH_PX,
+) -> str:
+    return base64.b64encode(snapshot_jpeg(image, xyxy, width_px, label=label)).decode("ascii")
 
 
 DETECTION_WIDTH_PX = 320  # what motion and tracking work on; decoding more pixels is wasted time

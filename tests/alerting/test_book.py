@@ -43,10 +43,11 @@ def incident_factory() -> Callable[..., Incident]:
         ts: datetime = T0,
         phase: Phase = Phase.raised,
         severity: Severity = Severity.high,
-        confidence: float = 1.0,
+        confidence: float | None = 1.0,
         zone: str | None = None,
         district: str | None = "Klojen",
         kind: str = "sensor",
+        object_class: str | None = None,
     ) -> Incident:
         return Incident.model_validate(
             {
@@ -60,6 +61,7 @@ def incident_factory() -> Callable[..., Incident]:
                 "detected_at": ts,
                 "severity": severity,
                 "confidence": confidence,
+                "object_class": object_class,
                 "zone": zone,
                 "location": Location(lat=-7.98, lon=112.63, district=district) if district else None,
                 "title": f"{type_} at {source}",
@@ -158,6 +160,28 @@ def test_priority_is_explained_from_severity_confidence_corroboration_and_night(
         incident_factory("intrusion", "cam-9", severity=Severity.medium, confidence=0.3, district="Sukun")
     )[0]
     assert low.priority == 4 and "confidence under 0.50: one lower" in low.priority_reason
+    person = book.apply(
+        incident_factory(
+            "intrusion",
+            "cam-7",
+            kind="camera",
+            severity=Severity.high,
+            confidence=0.87,
+            object_class="person",
+            district="Blimbing",
+        )
+    )[0]
+    assert person.priority == 2
+    assert person.priority_reason.startswith("P2: high intrusion (person) 0.87 at cam-7")
+    assert (person.confidence, person.object_class) == (0.87, "person")
+    # A camera without object confirmation: motion only, no number, and one lower.
+    motion = book.apply(
+        incident_factory(
+            "intrusion", "cam-8", kind="camera", severity=Severity.high, confidence=None, district="Lowokwaru"
+        )
+    )[0]
+    assert motion.priority == 3 and "motion only, no object check: one lower" in motion.priority_reason
+    assert motion.confidence is None
     # Another source alerting in the same district within 5 min corroborates: one higher.
     crowd = book.apply(incident_factory("crowd", "cam-river", kind="camera", severity=Severity.medium, zone="bank"))[0]
     assert crowd.priority == 2

@@ -50,7 +50,7 @@ def flood(alert_factory: AlertFactory) -> Alert:
         priority_reason="P2: high water level high at river-01 in Klojen",
         title="Water level 2.4 m at river-01",
         zone="bridge",
-        confidence=0.9,
+        confidence=1.0,
         count=3,
         first_seen=T0 - timedelta(minutes=10),
         last_seen=T0,
@@ -231,12 +231,42 @@ def test_urgency_and_severity(
 
 
 @pytest.mark.parametrize(
-    ("confidence", "certainty"),
-    [(1.0, "Observed"), (0.8, "Observed"), (0.79, "Likely"), (0.5, "Likely"), (0.49, "Possible")],
+    ("source_kind", "confidence", "certainty"),
+    [
+        ("sensor", 1.0, "Observed"),  # a measured reading past its threshold
+        ("camera", 1.0, "Likely"),  # a detector's score is not an observation
+        ("camera", 0.93, "Likely"),
+        ("camera", 0.5, "Likely"),
+        ("camera", 0.49, "Possible"),
+        ("camera", None, "Unknown"),  # motion only: nobody computed a confidence
+    ],
 )
-def test_certainty_from_confidence(alert_factory: AlertFactory, confidence: float, certainty: str) -> None:
-    root = parse(to_cap(alert_factory(confidence=confidence), sender=SENDER))
+def test_certainty_from_what_is_known(
+    alert_factory: AlertFactory, source_kind: str, confidence: float | None, certainty: str
+) -> None:
+    root = parse(to_cap(alert_factory(source_kind=source_kind, confidence=confidence), sender=SENDER))
     assert text(root, "cap:info/cap:certainty") == certainty
+
+
+@pytest.mark.parametrize(
+    "confirmed",
+    [
+        {"responders": {"ani": "on_scene"}},
+        {"responders": {"ani": "done"}},
+        {"status": "resolved", "resolved_at": T0},
+        {"status": "closed", "closed_at": T0, "close_reason": "handled"},
+    ],
+)
+def test_a_person_who_saw_it_makes_a_camera_alert_observed(
+    alert_factory: AlertFactory, confirmed: dict[str, object]
+) -> None:
+    alert = alert_factory(source_kind="camera", type="intrusion", confidence=None, **confirmed)
+    assert text(parse(to_cap(alert, sender=SENDER)), "cap:info/cap:certainty") == "Observed"
+
+
+def test_an_acknowledgement_alone_confirms_nothing(alert_factory: AlertFactory) -> None:
+    alert = alert_factory(source_kind="camera", confidence=0.7, status="acknowledged", acknowledged_at=T0)
+    assert text(parse(to_cap(alert, sender=SENDER)), "cap:info/cap:certainty") == "Likely"
 
 
 def test_markup_in_text_is_escaped(alert_factory: AlertFactory) -> None:
