@@ -35,3 +35,7 @@ class DatabaseError(PantauError):
 
 class StackError(PantauError):
     """The local stack (Kafka broker, PostgreSQL) could not be installed, started or stopped."""
+
+
+class FootageError(PantauError):
+    """Real test footage could not be fetched from its Debian package, or is not the pinned file."""

@@ -1,9 +1,11 @@
-"""Factories for the sensor rule tests: readings, registry sensors, configs and engines."""
+"""Factories for the sensor rule tests: readings, registry sensors, configs and engines; the real
+footage of the camera tests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -12,6 +14,7 @@ from detectors.config import DetectorsConfig
 from detectors.sensor_rules.engine import SensorRuleEngine
 from ingest.config import SensorConfig
 from ingest.schemas import Location, SensorReading
+from pantau.footage import ensure_opencv_footage
 
 START = datetime(2025, 1, 15, 0, 0, tzinfo=UTC)  # 07:00 WIB
 DETECTED_AT = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
@@ -141,3 +144,10 @@ def detected_at() -> datetime:
 @pytest.fixture
 def klojen() -> Location:
     return KLOJEN
+
+
+@pytest.fixture(scope="session")
+def footage_dir() -> Path:
+    """The folder holding real CCTV (``vtest.avi``, ``tree.avi``) from Debian's opencv-doc, checked
+    against the pinned sha256 (fetched with apt-get the first time, then cached)."""
+    return ensure_opencv_footage()
