@@ -49,6 +49,27 @@ SCHEMA_STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS incidents_type_ts ON incidents (type, ts DESC)",
     "CREATE INDEX IF NOT EXISTS incidents_source_ts ON incidents (source, ts DESC)",
     "CREATE INDEX IF NOT EXISTS incidents_district_ts ON incidents (district, ts DESC)",
+    # Every crossing of a camera's counting line (``pantau.line-crossings.v1``): what the planners'
+    # vehicle and people counts are made of. The id derives from the crossing (camera, line, object,
+    # frame time), so a replay of either side stores nothing twice.
+    """
+    CREATE TABLE IF NOT EXISTS line_crossings (
+        ts           timestamptz      NOT NULL,
+        id           text             NOT NULL,
+        camera       text             NOT NULL,
+        line         text             NOT NULL,
+        direction    text             NOT NULL,
+        object_class text,
+        score        double precision,
+        object_id    bigint           NOT NULL,
+        lat          double precision,
+        lon          double precision,
+        district     text,
+        PRIMARY KEY (id, ts)
+    )
+    """,
+    "SELECT create_hypertable('line_crossings', by_range('ts', INTERVAL '7 days'), if_not_exists => TRUE)",
+    "CREATE INDEX IF NOT EXISTS line_crossings_camera_ts ON line_crossings (camera, line, ts DESC)",
 )
 
 READINGS_STAGE = """
@@ -67,3 +88,13 @@ COPY_INCIDENTS = """
                           lat, lon, district, title, evidence, detected_at, object_class) FROM STDIN
 """
 MERGE_INCIDENTS = "INSERT INTO incidents SELECT * FROM incidents_stage ON CONFLICT (id, ts) DO NOTHING"
+
+CROSSINGS_STAGE = """
+    CREATE TEMP TABLE IF NOT EXISTS crossings_stage (LIKE line_crossings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+CROSSING_COLUMNS = "ts, id, camera, line, direction, object_class, score, object_id, lat, lon, district"
+COPY_CROSSINGS = f"COPY crossings_stage ({CROSSING_COLUMNS}) FROM STDIN"
+MERGE_CROSSINGS = f"""
+    INSERT INTO line_crossings ({CROSSING_COLUMNS}) SELECT {CROSSING_COLUMNS} FROM crossings_stage
+    ON CONFLICT (id, ts) DO NOTHING
+"""

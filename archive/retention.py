@@ -1,11 +1,11 @@
-"""Retention of what the archiver keeps: raw readings, incidents, the hourly rollups, and the
-inline evidence snapshots inside incidents.
+"""Retention of what the archiver keeps: raw readings, incidents, line crossings, the hourly rollups,
+and the inline evidence snapshots inside incidents.
 
 Run by the archiver every ``PANTAU_RETENTION_INTERVAL_S`` (an hour by default), on its own
 connection between batches. Hypertables lose whole chunks with ``drop_chunks`` (in the Apache
 build too): a chunk goes once all of it is older than the retention, so data is kept at least the
-retention and at most one chunk interval longer (1 day for readings, 7 for incidents, 30 for
-rollups). A plain table loses rows with ``DELETE``. Every run logs what it dropped.
+retention and at most one chunk interval longer (1 day for readings, 7 for incidents and line
+crossings, 30 for rollups). A plain table loses rows with ``DELETE``. Every run logs what it dropped.
 
 Evidence: camera-detectors already sweep their own clip files under ``PANTAU_EVIDENCE_DIR`` (one
 folder per camera, the camera's ``retention_days``, see ``detectors/video/clips.py``); the archiver
@@ -26,7 +26,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from archive.rollups import INCIDENT_ROLLUP, READING_DISTRICT_ROLLUP, READING_ROLLUP
+from archive.rollups import CROSSING_ROLLUP, INCIDENT_ROLLUP, READING_DISTRICT_ROLLUP, READING_ROLLUP
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,18 @@ class RetentionReport:
         return "; ".join(parts) or "nothing past retention"
 
 
-def default_policies(readings_days: float, incidents_days: float, rollups_days: float) -> list[RetentionPolicy]:
+def default_policies(
+    readings_days: float, incidents_days: float, rollups_days: float, crossings_days: float = 730
+) -> list[RetentionPolicy]:
     """The archiver's tables with their retentions (days)."""
     return [
         RetentionPolicy("sensor_readings", "ts", timedelta(days=readings_days)),
         RetentionPolicy("incidents", "ts", timedelta(days=incidents_days)),
+        RetentionPolicy("line_crossings", "ts", timedelta(days=crossings_days)),
         RetentionPolicy(READING_ROLLUP, "bucket", timedelta(days=rollups_days)),
         RetentionPolicy(READING_DISTRICT_ROLLUP, "bucket", timedelta(days=rollups_days)),
         RetentionPolicy(INCIDENT_ROLLUP, "bucket", timedelta(days=rollups_days)),
+        RetentionPolicy(CROSSING_ROLLUP, "bucket", timedelta(days=rollups_days)),
     ]
 
 

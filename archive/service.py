@@ -1,9 +1,11 @@
-"""The archiver: stores sensor readings and incidents in TimescaleDB hypertables.
+"""The archiver: stores sensor readings, incidents and line crossings in TimescaleDB hypertables.
 
-Consumes ``pantau.sensor-readings.v1`` and ``pantau.incidents.v1`` (consumer group
-``pantau.archiver``), copies each batch into a staging table with ``COPY`` and merges it with
-``ON CONFLICT DO NOTHING`` on the record's identity, so a batch delivered twice after a crash stores
-nothing twice. The same transaction adds the rows it inserted to the hourly rollups the planners'
+Consumes ``pantau.sensor-readings.v1``, ``pantau.incidents.v1`` and ``pantau.line-crossings.v1``
+(consumer group ``pantau.archiver``), copies each batch into a staging table with ``COPY`` and merges
+it with ``ON CONFLICT DO NOTHING`` on the record's identity, so a batch delivered twice after a crash
+or a rebalance stores nothing twice. A record that fails its model (or that PostgreSQL could not
+store: a NUL character, an object id beyond bigint) goes to the DLQ with the reason; the rest of the
+batch is stored. The same transaction adds the rows it inserted to the hourly rollups the planners'
 history reads (``archive/rollups.py``). Offsets are committed only after the transaction commits.
 Every ``PANTAU_RETENTION_INTERVAL_S`` it removes what is past its retention (``archive/retention.py``).
 """
@@ -22,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archive import queries, rollups
 from archive.retention import SNAPSHOT_INDEX, RetentionPolicy, default_policies, enforce_retention
-from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident
+from detectors.schemas import (
+    INCIDENTS_TOPIC,
+    LINE_CROSSINGS_TOPIC,
+    TOPIC_INCIDENTS,
+    TOPIC_LINE_CROSSINGS,
+    Incident,
+    LineCrossing,
+)
 from ingest.cameras.config import CameraConfig
 from ingest.config import SensorConfig
 from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, SensorReading
@@ -37,6 +46,7 @@ from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
 
 log = logging.getLogger(__name__)
 STAGE = "archive"
+BIGINT_MAX = 2**63 - 1
 
 
 class Settings(CommonSettings):
@@ -47,6 +57,9 @@ class Settings(CommonSettings):
     archive_batch_age_s: float = Field(0.5, gt=0, description="Longest a row waits in the buffer")
     readings_retention_days: float = Field(400, gt=0, description="Days raw readings are kept")
     incidents_retention_days: float = Field(730, gt=0, description="Days incidents are kept")
+    crossings_retention_days: float = Field(
+        730, gt=0, description="Days raw line crossings are kept (their hourly counts: the rollups' retention)"
+    )
     rollups_retention_days: float = Field(1825, gt=0, description="Days the hourly history rollups are kept")
     evidence_retention_days: float = Field(
         30,
@@ -59,17 +72,22 @@ class Settings(CommonSettings):
     def retention_policies(self) -> list[RetentionPolicy]:
         """The archiver's tables with the retentions set here."""
         return default_policies(
-            self.readings_retention_days, self.incidents_retention_days, self.rollups_retention_days
+            self.readings_retention_days,
+            self.incidents_retention_days,
+            self.rollups_retention_days,
+            self.crossings_retention_days,
         )
 
 
 class CameraEvidence(BaseModel):
-    """A camera's evidence retention, read leniently: the camera services validate the rest."""
+    """What the archiver needs of a camera, read leniently (the camera services validate the rest):
+    its evidence retention, and its location for line crossings that come without one."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: str
     retention_days: float = Field(CameraConfig.model_fields["retention_days"].default, gt=0)
+    location: Location | None = None
 
 
 class ArchiveConfig(BaseModel):
@@ -95,13 +113,33 @@ def apply_schema(conn: psycopg.Connection) -> rollups.RollupMode:
     if missing and mode == "tables":
         # New rollups (first start, or an upgrade) start from what the raw tables already hold.
         log.info("history rollups %s are new: building them from the raw tables", ", ".join(missing))
-        rollups.rebuild_rollups(conn)
+        rollups.rebuild_rollups(conn, only=missing)
     conn.commit()
     return mode
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether a text anywhere in ``value`` (strings, mapping keys and values, lists) holds a NUL
+    character, which PostgreSQL's text and jsonb cannot store: COPY would fail the whole batch, and
+    the batch would come back again and again."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    if _has_nul(row):
+        raise ValueError("a text field holds a NUL character, which the database cannot store")
+    return row
+
+
 class Archiver(HandlerDefaults):
-    """Batch handler writing readings and incidents; idempotent on (sensor_id, ts) and (id, ts)."""
+    """Batch handler writing readings, incidents and line crossings; idempotent on (sensor_id, ts),
+    (id, ts) and (id, ts)."""
 
     def __init__(
         self,
@@ -118,20 +156,25 @@ class Archiver(HandlerDefaults):
         self.dead_letters = dead_letters
         self.readings_topic = settings.topic(TOPIC_SENSOR_READINGS)
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
+        self.crossings_topic = settings.topic(TOPIC_LINE_CROSSINGS)
         self.registry: dict[str, Location | None] = {s.id: s.location for s in config.sensors}
+        self.camera_locations: dict[str, Location | None] = {c.id: c.location for c in config.cameras}
         # Rows are buffered for up to max_batch_age_s: a few large transactions cost the database far
         # less than one per poll, and storage is not on the alert path.
         self.max_batch = settings.archive_batch_rows
         self.max_batch_age_s = settings.archive_batch_age_s
         self._readings: list[tuple[Any, ...]] = []
         self._incidents: list[tuple[Any, ...]] = []
+        self._crossings: list[tuple[Any, ...]] = []
         self._batch_started_s = 0.0
         self.stored_readings = 0
         self.stored_incidents = 0
+        self.stored_crossings = 0
         # Continuous aggregates follow the raw tables by themselves; rollup tables are ours to update.
         self.update_rollups = rollup_mode == "tables"
         self.merge_readings = rollups.MERGE_READINGS_WITH_ROLLUP if self.update_rollups else queries.MERGE_READINGS
         self.merge_incidents = rollups.MERGE_INCIDENTS_WITH_ROLLUP if self.update_rollups else queries.MERGE_INCIDENTS
+        self.merge_crossings = rollups.MERGE_CROSSINGS_WITH_ROLLUP if self.update_rollups else queries.MERGE_CROSSINGS
         self.retention_policies = settings.retention_policies()
         self.retention_interval_s = settings.retention_interval_s
         self.evidence_days = {camera.id: camera.retention_days for camera in config.cameras}
@@ -144,6 +187,7 @@ class Archiver(HandlerDefaults):
         """The session's staging tables (temporary: each connection needs its own)."""
         conn.execute(queries.READINGS_STAGE)
         conn.execute(queries.INCIDENTS_STAGE)
+        conn.execute(queries.CROSSINGS_STAGE)
         conn.commit()
 
     def _ensure_connection(self) -> None:
@@ -163,36 +207,43 @@ class Archiver(HandlerDefaults):
         log.info("database connection replaced")
 
     def reload(self) -> None:
-        """Applies the configuration file again (``pantau reload``): sensor locations and cameras'
-        evidence retention. An invalid file raises :class:`ConfigError` and changes nothing."""
+        """Applies the configuration file again (``pantau reload``): sensor and camera locations and
+        cameras' evidence retention. An invalid file raises :class:`ConfigError` and changes nothing."""
         source = str(self.settings.config or "<none>")
         config = parse_section(ArchiveConfig, load_config_file(self.settings.config), source)
         self.registry = {s.id: s.location for s in config.sensors}
+        self.camera_locations = {c.id: c.location for c in config.cameras}
         self.evidence_days = {camera.id: camera.retention_days for camera in config.cameras}
 
+    def _buffered(self) -> int:
+        return len(self._readings) + len(self._incidents) + len(self._crossings)
+
     def handle(self, records: Sequence[Any]) -> None:
-        if not self._readings and not self._incidents:
+        if not self._buffered():
             self._batch_started_s = time.monotonic()
         for rec in records:
             try:
                 if rec.topic == self.readings_topic:
-                    self._readings.append(self._reading_row(SensorReading.model_validate_json(rec.value)))
+                    row = self._reading_row(SensorReading.model_validate_json(rec.value))
+                    self._readings.append(_storable(row))
                 elif rec.topic == self.incidents_topic:
-                    self._incidents.append(self._incident_row(Incident.model_validate_json(rec.value)))
+                    self._incidents.append(_storable(self._incident_row(Incident.model_validate_json(rec.value))))
+                elif rec.topic == self.crossings_topic:
+                    self._crossings.append(_storable(self._crossing_row(LineCrossing.model_validate_json(rec.value))))
             except ValidationError as exc:
                 self.dead_letters.reject_record(rec, f"invalid record: {format_validation_error(exc)}")
             except (TypeError, ValueError) as exc:
                 self.dead_letters.reject_record(rec, f"invalid record: {exc}")
-        if len(self._readings) + len(self._incidents) >= self.max_batch:
+        if self._buffered() >= self.max_batch:
             self._write()
 
     def _write(self) -> None:
         """One transaction for everything buffered: COPY into staging, merge on identity (adding what
         was inserted to the rollups)."""
-        readings, incidents = self._readings, self._incidents
+        readings, incidents, crossings = self._readings, self._incidents, self._crossings
         # Cleared first: if the write fails, the loop seeks back and the records come again.
-        self._readings, self._incidents = [], []
-        if not readings and not incidents:
+        self._readings, self._incidents, self._crossings = [], [], []
+        if not readings and not incidents and not crossings:
             return
         try:
             self._ensure_connection()
@@ -209,12 +260,18 @@ class Archiver(HandlerDefaults):
                         for row in incidents:
                             copy.write_row(row)
                     cur.execute(self.merge_incidents)
+                if crossings:
+                    with cur.copy(queries.COPY_CROSSINGS) as copy:
+                        for row in crossings:
+                            copy.write_row(row)
+                    cur.execute(self.merge_crossings)
             self.conn.commit()
         except psycopg.Error as exc:
             self._rollback()
             raise DatabaseError(f"archiving a batch failed: {exc}") from exc
         self.stored_readings += len(readings)
         self.stored_incidents += len(incidents)
+        self.stored_crossings += len(crossings)
 
     def _rollback(self) -> None:
         try:
@@ -237,6 +294,8 @@ class Archiver(HandlerDefaults):
 
     @staticmethod
     def _incident_row(i: Incident) -> tuple[Any, ...]:
+        if _has_nul(i.evidence):  # jsonb refuses \u0000 as text refuses NUL
+            raise ValueError("the evidence holds a NUL character, which the database cannot store")
         loc = i.location
         return (
             i.ts,
@@ -258,12 +317,30 @@ class Archiver(HandlerDefaults):
             i.object_class,
         )
 
+    def _crossing_row(self, c: LineCrossing) -> tuple[Any, ...]:
+        if c.object_id > BIGINT_MAX:
+            raise ValueError(f"object_id {c.object_id} is beyond the database's bigint ({BIGINT_MAX})")
+        loc = c.location or self.camera_locations.get(c.camera)
+        return (
+            c.ts,
+            c.id,
+            c.camera,
+            c.line,
+            c.direction,
+            c.object_class,
+            c.score,
+            c.object_id,
+            loc.lat if loc else None,
+            loc.lon if loc else None,
+            loc.district if loc else None,
+        )
+
     def make_durable(self) -> None:
         self._write()
         flush(self.dead_letters.producer, 30)
 
     def tick(self, now_s: float) -> None:
-        if (self._readings or self._incidents) and now_s - self._batch_started_s >= self.max_batch_age_s:
+        if self._buffered() and now_s - self._batch_started_s >= self.max_batch_age_s:
             self._write()
         if now_s >= self._next_retention_s:
             self._next_retention_s = now_s + self.retention_interval_s
@@ -291,7 +368,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, Archiver]:
     config = parse_section(ArchiveConfig, load_config_file(settings.config), str(settings.config or "<none>"))
     conn = connect(settings, application_name="pantau-archiver")
     mode = apply_schema(conn)
-    ensure_topics(settings, [READINGS_TOPIC, INCIDENTS_TOPIC, DLQ_TOPIC])
+    ensure_topics(settings, [READINGS_TOPIC, INCIDENTS_TOPIC, LINE_CROSSINGS_TOPIC, DLQ_TOPIC])
     producer = make_producer(settings, client_id="pantau-archiver")
     archiver = Archiver(
         settings,
@@ -311,7 +388,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, Archiver]:
     loop = ConsumerLoop(
         consumer,
         archiver,
-        [settings.topic(TOPIC_SENSOR_READINGS), settings.topic(TOPIC_INCIDENTS)],
+        [settings.topic(TOPIC_SENSOR_READINGS), settings.topic(TOPIC_INCIDENTS), settings.topic(TOPIC_LINE_CROSSINGS)],
         name="archiver",
         commit_interval_s=1.0,
         ready_file=settings.ready_file,

@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaProducer
 
 from archive.retention import RetentionPolicy, RetentionReport, default_policies, enforce_retention
-from archive.rollups import INCIDENT_ROLLUP, READING_DISTRICT_ROLLUP, READING_ROLLUP
+from archive.rollups import CROSSING_ROLLUP, INCIDENT_ROLLUP, READING_DISTRICT_ROLLUP, READING_ROLLUP
 from tests.pipeline import Pipeline
 
 NOW = datetime.now(UTC)
@@ -27,13 +27,15 @@ cameras:
 
 @pytest.mark.unit
 def test_default_policies_and_summary() -> None:
-    policies = default_policies(400, 730, 1825)
+    policies = default_policies(400, 730, 1825, 365)
     assert [(p.table, p.time_column, p.keep.days) for p in policies] == [
         ("sensor_readings", "ts", 400),
         ("incidents", "ts", 730),
+        ("line_crossings", "ts", 365),
         (READING_ROLLUP, "bucket", 1825),
         (READING_DISTRICT_ROLLUP, "bucket", 1825),
         (INCIDENT_ROLLUP, "bucket", 1825),
+        (CROSSING_ROLLUP, "bucket", 1825),
     ]
     report = RetentionReport(at=NOW, dropped_chunks={"incidents": ["_hyper_1_2_chunk"], "x": []})
     report.deleted_rows["plain"] = 3

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 
 from archive import rollups
 from archive.rollups import (
+    CROSSING_ROLLUP,
     INCIDENT_ROLLUP,
     READING_DISTRICT_ROLLUP,
     READING_ROLLUP,
@@ -47,18 +48,26 @@ def test_continuous_aggregate_sql_matches_the_tables() -> None:
     """Under the Timescale license the rollups are continuous aggregates with the tables' names and
     columns (only the generated SQL can be checked: this machine runs the Apache build)."""
     statements = continuous_aggregate_statements(timedelta(days=2), timedelta(minutes=10))
-    incident_view, reading_view, district_view, *policies = statements
-    views = ((incident_view, INCIDENT_ROLLUP), (reading_view, READING_ROLLUP), (district_view, READING_DISTRICT_ROLLUP))
+    incident_view, reading_view, district_view, crossing_view, *policies = statements
+    views = (
+        (incident_view, INCIDENT_ROLLUP),
+        (reading_view, READING_ROLLUP),
+        (district_view, READING_DISTRICT_ROLLUP),
+        (crossing_view, CROSSING_ROLLUP),
+    )
     for view, name in views:
         assert f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}" in view
         assert "timescaledb.continuous" in view and "timescaledb.materialized_only = false" in view
         assert "time_bucket(INTERVAL '1 hour', ts) AS bucket" in view and "WITH NO DATA" in view
         assert "coalesce(district, '') AS district" in view
     assert "WHERE phase = 'raised'" in incident_view
+    assert "coalesce(object_class, 'unclassified') AS object_class" in crossing_view
+    assert "FROM line_crossings" in crossing_view and "GROUP BY 1, 2, 3, 4, 5, 6" in crossing_view
     for column in ("count(*) AS count", "sum(value) AS sum", "min(value) AS min", "max(value) AS max"):
         assert column in reading_view and column in district_view
     assert "GROUP BY 1, 2, 3, 4" in reading_view and "GROUP BY 1, 2, 3\n" in district_view
-    assert [p.split("'")[1] for p in policies] == [INCIDENT_ROLLUP, READING_ROLLUP, READING_DISTRICT_ROLLUP]
+    assert [p.split("'")[1] for p in policies] == list(rollups.ROLLUPS)
+    assert rollups.ROLLUPS == (INCIDENT_ROLLUP, READING_ROLLUP, READING_DISTRICT_ROLLUP, CROSSING_ROLLUP)
     for policy in policies:
         assert "add_continuous_aggregate_policy" in policy
         assert "start_offset => INTERVAL '172800 seconds'" in policy
@@ -67,7 +76,11 @@ def test_continuous_aggregate_sql_matches_the_tables() -> None:
 
 @pytest.mark.unit
 def test_incremental_merges_add_only_inserted_rows() -> None:
-    for merge in (rollups.MERGE_READINGS_WITH_ROLLUP, rollups.MERGE_INCIDENTS_WITH_ROLLUP):
+    for merge in (
+        rollups.MERGE_READINGS_WITH_ROLLUP,
+        rollups.MERGE_INCIDENTS_WITH_ROLLUP,
+        rollups.MERGE_CROSSINGS_WITH_ROLLUP,
+    ):
         assert "ON CONFLICT (sensor_id, ts) DO NOTHING" in merge or "ON CONFLICT (id, ts) DO NOTHING" in merge
         assert "RETURNING" in merge and "FROM inserted" in merge
     assert rollups.MERGE_READINGS_WITH_ROLLUP.count("FROM inserted") == 2  # both reading rollups, one insert
