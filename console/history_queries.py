@@ -1,9 +1,10 @@
 """The SQL of the planners' history (``/api/v1/history/...``) and the pure helpers that choose it.
 
-Read-only over what the archiver and alerting own: the hourly rollups ``incident_rollup_hourly``
-and ``reading_rollup_hourly`` (kept by the archiver in the transaction of each batch, see
-``archive/rollups.py``), the raw ``incidents`` and ``sensor_readings`` where rollups cannot answer,
-and ``alerts`` / ``alert_history`` / ``alert_incidents`` for response times, false alarms and CAP.
+Read-only over what the archiver and alerting own: the hourly rollups ``incident_rollup_hourly``,
+``reading_rollup_hourly``, ``reading_district_rollup_hourly`` and ``line_crossing_rollup_hourly``
+(kept by the archiver in the transaction of each batch, see ``archive/rollups.py``), the raw
+``incidents``, ``sensor_readings`` and ``line_crossings`` where rollups cannot answer, and
+``alerts`` / ``alert_history`` / ``alert_incidents`` for response times, false alarms and CAP.
 
 Statements are fixed text and fixed fragments; every value (times, time zone, filters, limits) is a
 bound parameter. Rollup rows are UTC hours: an hourly series reads them as they are; a daily series
@@ -23,6 +24,8 @@ from typing import Any, Literal
 Bucket = Literal["1h", "1d"]
 IncidentGroup = Literal["district", "type", "source"]
 ReadingGroup = Literal["district", "kind", "sensor"]
+CrossingGroup = Literal["camera", "line", "direction", "class", "district"]
+CrossingKind = Literal["vehicle", "person"]
 
 HOUR = timedelta(hours=1)
 DEFAULT_RANGE = timedelta(days=30)
@@ -326,6 +329,99 @@ def sensor_trend(sensor_id: str, plan: TrendPlan) -> tuple[str, dict[str, Any]]:
             GROUP BY b ORDER BY b
         """
     return statement, params
+
+
+# -- line crossings: vehicles and people per bucket ---------------------------------------------------
+# The object classes behind ``kind=`` (COCO names, as the camera detectors report them).
+PERSON_CLASSES = ("person",)
+VEHICLE_CLASSES = ("bicycle", "car", "motorcycle", "bus", "truck")
+CROSSING_KINDS: dict[CrossingKind, tuple[str, ...]] = {"vehicle": VEHICLE_CLASSES, "person": PERSON_CLASSES}
+# The rollup's class of a crossing from a camera without object confirmation (archive/rollups.py).
+UNCLASSIFIED = "unclassified"
+# Columns of a crossing series, in this order; a group_by fills some, the others are NULL. Grouping
+# by line groups by camera too: a line is a zone of one camera, and two cameras may name theirs alike.
+CROSSING_COLUMNS: tuple[CrossingGroup, ...] = ("camera", "line", "direction", "class", "district")
+
+
+@dataclass(frozen=True)
+class CrossingFilters:
+    """Filters of the line-crossing history; empty means any. ``classes`` may name
+    ``unclassified`` (cameras without object confirmation)."""
+
+    cameras: Sequence[str] = ()
+    lines: Sequence[str] = ()
+    directions: Sequence[str] = ()
+    classes: Sequence[str] = ()
+    districts: Sequence[str] = ()
+
+
+def crossing_classes(classes: Sequence[str], kinds: Sequence[CrossingKind]) -> list[str]:
+    """The classes named, and those of each kind (``vehicle``, ``person``): either counts."""
+    return list(dict.fromkeys([*classes, *(c for kind in kinds for c in CROSSING_KINDS[kind])]))
+
+
+def crossing_groups(group_by: Sequence[CrossingGroup]) -> tuple[CrossingGroup, ...]:
+    """The columns a series is grouped by, in :data:`CROSSING_COLUMNS` order (``line`` brings ``camera``)."""
+    wanted = set(group_by) | ({"camera"} if "line" in group_by else set())
+    return tuple(c for c in CROSSING_COLUMNS if c in wanted)
+
+
+def crossing_series(
+    start: datetime,
+    end: datetime,
+    bucket: Bucket,
+    group_by: Sequence[CrossingGroup],
+    filters: CrossingFilters,
+    tz_name: str,
+    *,
+    from_rollup: bool = True,
+    limit: int = MAX_SERIES_ROWS + 1,
+) -> tuple[str, dict[str, Any]]:
+    """``(bucket_start, camera, line, direction, class, district, count)`` rows ordered by bucket
+    then those columns; a column the series is not grouped by is NULL.
+
+    From the rollup (a row per hour, camera, line, direction, class and district), hours are summed
+    first and only those sums are shifted into local days, as for incidents.
+    """
+    params: dict[str, Any] = {"start": start, "end": end, "tz": tz_name, "limit": limit}
+    if from_rollup:
+        table, time_column = "line_crossing_rollup_hourly", "bucket"
+        expressions = {"class": "object_class", "district": "nullif(district, '')"}
+    else:
+        table, time_column = "line_crossings", "ts"
+        expressions = {"class": f"coalesce(object_class, '{UNCLASSIFIED}')", "district": "district"}
+    expressions.update({"camera": "camera", "line": "line", "direction": "direction"})
+    clauses = [f"{time_column} >= %(start)s", f"{time_column} < %(end)s"]
+    for column, values in (
+        ("camera", filters.cameras),
+        ("line", filters.lines),
+        ("direction", filters.directions),
+        ("class", filters.classes),
+        ("district", filters.districts),
+    ):
+        if values:
+            clauses.append(f"{expressions[column]} = ANY(%(f_{column})s)")
+            params[f"f_{column}"] = list(values)
+    where = " AND ".join(clauses)
+    grouped = crossing_groups(group_by)
+    # Aliases differ from every column name: GROUP BY would take an input column before an output alias.
+    outputs = ", ".join(f"{expressions[c] if c in grouped else 'NULL::text'} AS g_{c}" for c in CROSSING_COLUMNS)
+    aliases = ", ".join(f"g_{c}" for c in CROSSING_COLUMNS)
+    tail = "ORDER BY b, " + ", ".join(f"g_{c} NULLS FIRST" for c in CROSSING_COLUMNS) + " LIMIT %(limit)s"
+    if not from_rollup:
+        b = _LOCAL_DAY.format("ts") if bucket == "1d" else "time_bucket(INTERVAL '1 hour', ts)"
+        return (
+            f"SELECT {b} AS b, {outputs}, count(*)::bigint FROM {table} WHERE {where} GROUP BY b, {aliases} {tail}",
+            params,
+        )
+    hourly = f"SELECT bucket AS b, {outputs}, sum(count)::bigint AS n FROM {table} WHERE {where} GROUP BY b, {aliases}"
+    if bucket == "1h":
+        return f"{hourly} {tail}", params
+    return (
+        f"SELECT {_LOCAL_DAY.format('b')} AS b, {aliases}, sum(n)::bigint FROM ({hourly}) h "
+        f"GROUP BY 1, {aliases} {tail}",
+        params,
+    )
 
 
 # -- alerts: response times, false alarms, CAP -------------------------------------------------------

@@ -1,11 +1,12 @@
 """The planners' history under ``/api/v1/history/`` (planners, operators, admins): incident counts
 per time bucket and group, the hour-of-week heatmap, response times, false-alarm rates, a sensor's
-trend, per-group reading statistics, the noisiest sources, and a CAP 1.2 export of a selection of
-alerts. Every answer but the CAP export also comes as CSV with ``?format=csv``. Each route declares its
-answer model (``response_model``) and returns it serialized once by pydantic (:func:`_json`).
+trend, per-group reading statistics, the noisiest sources, line crossings (vehicles and people per
+camera, line, direction and class), and a CAP 1.2 export of a selection of alerts. Every answer but
+the CAP export also comes as CSV with ``?format=csv``. Each route declares its answer model
+(``response_model``) and returns it serialized once by pydantic (:func:`_json`).
 
 Counts come from the hourly rollups the archiver keeps (``archive/rollups.py``), so a month of a
-city's incidents or readings is a few thousand rows, not millions; alert figures from alerting's
+city's incidents, readings or crossings is a few thousand rows, not millions; alert figures from alerting's
 tables. The SQL is in ``console/history_queries.py``. Ranges are ``[from, to)``, at most 400 days
 (422 otherwise, with the reason); answers cover whole buckets and say which range they cover. The
 time zone of daily buckets and of the heatmap is the configuration file's ``timezone``. 503 when
@@ -32,6 +33,7 @@ from alerting.schemas import Alert
 from console import history_queries as hq
 from console.configview import ConfigView
 from console.deps import Pool
+from detectors.schemas import OBJECT_CLASS_PATTERN
 from ingest.schemas import KIND_PATTERN, SENSOR_ID_PATTERN
 from pantau.auth import Principal, Role
 from pantau.exceptions import ConfigError
@@ -51,6 +53,9 @@ BucketParam = Annotated[hq.Bucket, Query(description="1h: UTC hours; 1d: days in
 Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Query()]
 Kinds = Annotated[list[Annotated[str, Field(pattern=KIND_PATTERN)]], Query()]
 SensorIds = Annotated[list[Annotated[str, Field(pattern=SENSOR_ID_PATTERN)]], Query()]
+LineNames = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Query()]
+ObjectClasses = Annotated[list[Annotated[str, Field(pattern=OBJECT_CLASS_PATTERN)]], Query(alias="class")]
+Direction = Literal["in", "out"]
 
 
 # -- answers ------------------------------------------------------------------------------------------
@@ -182,6 +187,31 @@ class TopSources(Window):
     """The sources with most incidents, most first."""
 
     rows: list[SourceCount]
+
+
+class CrossingCount(BaseModel):
+    """Line crossings in one bucket (and group); a column the series is not grouped by is null."""
+
+    bucket_start: datetime
+    camera: str | None = Field(description="with group_by camera or line")
+    line: str | None = Field(description="with group_by line: the zone whose line_crossing rule counted")
+    direction: Direction | None = Field(description="with group_by direction")
+    object_class: str | None = Field(
+        description="with group_by class: the COCO class, 'unclassified' for a camera without object confirmation"
+    )
+    district: str | None = Field(description="with group_by district; null also for cameras without one")
+    count: int
+
+
+class CrossingSeries(Window):
+    """Line crossings per time bucket and group; buckets without crossings are absent."""
+
+    bucket: hq.Bucket
+    timezone: str
+    group_by: list[hq.CrossingGroup] = Field(description="the columns grouped by (line brings camera)")
+    classes: list[str] = Field(description="the classes counted (class and kind together); empty: all")
+    source: Literal["rollup", "raw"] = Field(description="rollup: the hourly rollup; raw: the line_crossings table")
+    rows: list[CrossingCount]
 
 
 # -- helpers --------------------------------------------------------------------------------------------
@@ -455,6 +485,58 @@ def readings(
         table = ((r.bucket_start, r.group, r.count, r.avg, r.min, r.max) for r in answer.rows)
         return _csv("readings", answer, ("bucket_start", group_by or "group", "count", "avg", "min", "max"), table)
     return _json(answer)
+
+
+@router.get("/crossings", response_model=CrossingSeries)
+def crossings(
+    request: Request,
+    pool: Pool,
+    _principal: Planner,
+    start: From = None,
+    end: To = None,
+    bucket: BucketParam = "1h",
+    group_by: Annotated[list[hq.CrossingGroup], Query(description="repeatable; line groups by camera too")] = [],  # noqa: B006
+    camera: SensorIds = [],  # noqa: B006
+    line: LineNames = [],  # noqa: B006
+    direction: Annotated[list[Direction], Query()] = [],  # noqa: B006
+    class_: ObjectClasses = [],  # noqa: B006
+    kind: Annotated[
+        list[hq.CrossingKind], Query(description="vehicle: bicycle, car, motorcycle, bus, truck; person")
+    ] = [],  # noqa: B006
+    district: Names = [],  # noqa: B006
+    fmt: Format = "json",
+) -> Response:
+    """Line crossings per bucket (``1h`` or ``1d``), optionally per camera, line, direction, class or
+    district: vehicles per hour at a junction, people per day on a bridge. ``class`` and ``kind``
+    (repeatable) pick the classes counted; both given: either."""
+    tz_name, tz = _timezone(request)
+    lo, hi = hq.align(*_range(start, end), bucket, tz)
+    from_rollup = bucket == "1h" or hq.rollups_align(tz, lo, hi)
+    grouped = hq.crossing_groups(group_by)
+    classes = hq.crossing_classes(class_, kind)
+    filters = hq.CrossingFilters(cameras=camera, lines=line, directions=direction, classes=classes, districts=district)
+    rows = _one(pool, *hq.crossing_series(lo, hi, bucket, grouped, filters, tz_name, from_rollup=from_rollup))
+    _too_many(len(rows))
+    series = CrossingSeries(
+        start=lo,
+        end=hi,
+        bucket=bucket,
+        timezone=tz_name,
+        group_by=list(grouped),
+        classes=classes,
+        source="rollup" if from_rollup else "raw",
+        rows=[
+            CrossingCount(
+                bucket_start=r[0], camera=r[1], line=r[2], direction=r[3], object_class=r[4], district=r[5], count=r[6]
+            )
+            for r in rows
+        ],
+    )
+    if fmt == "csv":
+        columns = [("object_class" if c == "class" else c) for c in grouped]
+        table = ([r.bucket_start, *(getattr(r, c) for c in columns), r.count] for r in series.rows)
+        return _csv("crossings", series, ("bucket_start", *columns, "count"), table)
+    return _json(series)
 
 
 @router.get("/top-sources", response_model=TopSources)

@@ -68,6 +68,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/history/sensors/{sensor_id:path}"): READERS,
     ("GET", "/api/v1/history/readings"): READERS,
     ("GET", "/api/v1/history/top-sources"): READERS,
+    ("GET", "/api/v1/history/crossings"): READERS,
     ("GET", "/api/v1/history/cap"): READERS,
     ("GET", "/api/v1/reports"): READERS,
     ("POST", "/api/v1/reports"): ADMIN,
