@@ -32,7 +32,7 @@ from pydantic import Field, ValidationError
 from detectors.camera_pipeline import CameraPipeline, FrameRejected
 from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident, Phase
 from detectors.stills import StillWriter
-from detectors.video.clips import ClipRecorder, sweep
+from detectors.video.clips import ClipRecorder, keep_snapshot, sweep
 from detectors.video.evidence import decode_gray, decoded_size
 from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
@@ -223,11 +223,12 @@ class CameraDetectorWorker(HandlerDefaults):
         ]
 
     def _with_clip(self, camera_id: str, incident: Incident) -> Incident:
-        if incident.phase is not Phase.raised:
-            return incident
-        path = self.clips.start(camera_id, incident.id, incident.ts)
-        clip = str(path.relative_to(self.evidence_dir))
-        return incident.model_copy(update={"evidence": {**incident.evidence, "clip": clip}})
+        # The full-size snapshot goes to a file; the message keeps a thumbnail (clips.keep_snapshot).
+        evidence = keep_snapshot(self.evidence_dir, camera_id, incident.id, incident.evidence)
+        if incident.phase is Phase.raised:
+            path = self.clips.start(camera_id, incident.id, incident.ts)
+            evidence = {**evidence, "clip": path.relative_to(self.evidence_dir).as_posix()}
+        return incident if evidence is incident.evidence else incident.model_copy(update={"evidence": evidence})
 
     def make_durable(self) -> None:
         flush(self.producer, 30)
