@@ -2,8 +2,10 @@
 screen), on the real stack: incidents and readings produced to Kafka and archived (with their
 rollups); a planner signs in on ``/planner``, picks a range covering them and applies it, and sees
 the incidents per district (legend naming the districts), the readings per district, the
-hour-of-week heatmap with the cells of those incidents and the sensor's trend; then downloads the
-incidents and the readings as CSV through the cards' export links and filters by a district. The
+hour-of-week heatmap with the cells of those incidents and the sensor's trend, and the vehicles and
+people that crossed two cameras' counting lines (line crossings produced to Kafka, per class, per
+camera line, vehicles only); then downloads the incidents, the readings and the crossings as CSV
+through the cards' export links and filters by a district. The
 leadership reports card lists a report an admin built through the API (HTML and PDF links, its mail
 state, no admin controls for a planner); an admin then builds a weekly one with **Build now** and
 sees **Mail again** refused (no SMTP server). Screenshots are saved under ``test-output/browser/``."""
@@ -29,7 +31,10 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 
 from console import history_queries as hq
 from console.reports.scheduler import NO_SMTP
+from detectors.schemas import TOPIC_LINE_CROSSINGS, LineCrossing, crossing_id
+from ingest.schemas import Location
 from pantau.auth import Role
+from pantau.kafka import dumps
 from tests.console.conftest import LoginFactory, PersonFactory
 from tests.console.test_reports import bearer_client
 from tests.pipeline import Pipeline
@@ -60,6 +65,22 @@ INCIDENTS = [
 READINGS = [(BASE + timedelta(minutes=30 * i), 1.0 + (i % 12) / 10) for i in range(96)]  # two days
 # (sensor, district, hours after BASE, value): a second district for the readings-per-district card
 MORE_READINGS = [("gauge-4", "Klojen", h, 0.5) for h in (10.0, 11.0, 12.0)]
+# (camera, line, class, hours after BASE): a junction in Klojen, a footbridge in Lowokwaru
+CROSSINGS = [
+    ("cam-junction", "north", "car", 9.1),
+    ("cam-junction", "north", "car", 9.2),
+    ("cam-junction", "north", "car", 9.3),
+    ("cam-junction", "north", "bus", 9.4),
+    ("cam-junction", "north", "person", 9.5),
+    ("cam-junction", "north", "motorcycle", 33.0),
+    ("cam-bridge", "walkway", "person", 10.0),
+    ("cam-bridge", "walkway", "person", 10.5),
+    ("cam-bridge", "walkway", "person", 34.0),
+]
+CROSSING_PLACES = {
+    "cam-junction": Location(lat=-7.98, lon=112.63, district="Klojen"),
+    "cam-bridge": Location(lat=-7.97, lon=112.62, district="Lowokwaru"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +115,12 @@ def _produce(pipeline: Pipeline) -> None:
                    "ts": (BASE + timedelta(hours=hours)).isoformat(),
                    "location": {"lat": -7.98, "lon": 112.63, "district": district}}  # fmt: skip
         producer.send(pipeline.topic("pantau.sensor-readings.v1"), key=sensor_id.encode(), value=orjson.dumps(reading))
+    for n, (camera, line, object_class, hours) in enumerate(CROSSINGS):
+        at = BASE + timedelta(hours=hours)
+        crossing = LineCrossing(id=crossing_id(camera, line, n, at), camera=camera, line=line,
+                                direction="in" if n % 2 else "out", object_class=object_class, score=0.9,
+                                object_id=n, ts=at, location=CROSSING_PLACES[camera])  # fmt: skip
+        producer.send(pipeline.topic(TOPIC_LINE_CROSSINGS), key=crossing.key(), value=dumps(crossing))
     producer.flush()
     producer.close()
 
@@ -131,6 +158,7 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     assert pipeline.wait_count("incidents", len(INCIDENTS)) == len(INCIDENTS)
     n_readings = len(READINGS) + len(MORE_READINGS)
     assert pipeline.wait_count("sensor_readings", n_readings) == n_readings
+    assert pipeline.wait_count("line_crossings", len(CROSSINGS)) == len(CROSSINGS)
     assert pipeline.wait_count("alerts", 3) == 3  # one per source
     _handle_alerts(pipeline)
     pia = person_factory(pipeline, "pia", Role.planner)
@@ -203,6 +231,43 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     expect(readings.get_by_test_id("legend-item")).to_have_text(["Lowokwaru", "Klojen"])  # most readings first
     expect(readings.locator("rect.bar[data-group='Lowokwaru']")).to_have_count(2)
 
+    # Vehicles and people per day, stacked per class (Indonesian names), every camera line at first:
+    # day 0 cars, a bus and people; day 1 a motorcycle and a person.
+    crossings = page.get_by_test_id("chart-crossings")
+    expect(crossings.locator("h2")).to_have_text("Kendaraan dan orang per hari")
+    expect(crossings).to_have_attribute("data-total", str(len(CROSSINGS)), timeout=15_000)
+    expect(crossings).to_have_attribute("data-points", "5")
+    expect(crossings.get_by_test_id("legend-item")).to_have_text(["orang", "mobil", "bus", "sepeda motor"])
+    expect(crossings.locator("rect.bar[data-key='car']")).to_have_attribute("data-count", "3")
+    expect(crossings.locator("rect.bar[data-key='person']")).to_have_count(2)
+    expect(crossings.get_by_test_id("crossing-line-option")).to_have_text(
+        ["cam-bridge · walkway", "cam-junction · north"]
+    )
+    # Vehicles only: cars, the bus and the motorcycle.
+    page.get_by_test_id("planner-crossing-kind").select_option("vehicle")
+    expect(crossings).to_have_attribute("data-total", "5", timeout=15_000)
+    expect(crossings.get_by_test_id("legend-item")).to_have_text(["mobil", "bus", "sepeda motor"])
+    page.get_by_test_id("planner-crossing-kind").select_option("")
+    # One camera's line: the footbridge's walkway, people only; its table and its CSV.
+    page.get_by_test_id("planner-crossing-line").select_option(label="cam-bridge · walkway")
+    expect(crossings).to_have_attribute("data-total", "3", timeout=15_000)
+    expect(crossings.get_by_test_id("legend-item")).to_have_text(["orang"])
+    page.get_by_test_id("table-crossings").click()
+    expect(crossings.locator("table.data tbody tr")).to_have_count(2)
+    expect(crossings.locator("table.data")).to_contain_text("orang")
+    page.get_by_test_id("table-crossings").click()
+    csv_crossings = page.get_by_test_id("csv-crossings")
+    expect(csv_crossings).to_have_attribute("href", re.compile(r"[?&]camera=cam-bridge&line=walkway(&|$)"))
+    with page.expect_download() as info:
+        csv_crossings.click()
+    download = info.value
+    assert download.suggested_filename.startswith("pantau-crossings-")
+    path = download.path()
+    assert path is not None
+    rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert rows[0] == ["bucket_start", "object_class", "count"]
+    assert [(r[1], int(r[2])) for r in rows[1:]] == [("person", 2), ("person", 1)]
+
     # The heatmap: one cell per local weekday and hour holding incidents, with their counts.
     heatmap = page.get_by_test_id("chart-heatmap")
     expected = Counter(((BASE + timedelta(hours=h)).astimezone(WIB).weekday(), int(h) % 24) for *_, h in INCIDENTS)
@@ -273,6 +338,10 @@ def test_a_planner_sees_the_history_charts_and_exports_csv(
     expect(readings.get_by_test_id("legend-item")).to_have_text(["Klojen"])
     expect(incidents.get_by_test_id("legend-item")).to_have_text(["Klojen"])
     expect(page.get_by_test_id("csv-readings")).to_have_attribute("href", re.compile(r"[?&]district=Klojen(&|$)"))
+    # The footbridge is in Lowokwaru: its line is no longer listed, the card shows Klojen's junction.
+    expect(crossings).to_have_attribute("data-total", "6", timeout=15_000)
+    expect(crossings.get_by_test_id("crossing-line-option")).to_have_text(["cam-junction · north"])
+    expect(page.get_by_test_id("planner-crossing-line")).to_have_value("")
     page.get_by_test_id("planner-district").fill("")
     page.get_by_test_id("planner-apply").click()
     expect(readings).to_have_attribute("data-points", "3", timeout=15_000)

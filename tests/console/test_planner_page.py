@@ -46,8 +46,9 @@ def test_the_script_puts_server_data_in_as_text_and_translates_every_key() -> No
     defined = set(re.findall(r'^\s*"([\w.]+)": \[', dictionaries, re.MULTILINE))
     assert keys and keys <= defined, keys - defined
     # Every chart card the browser test and the docs name.
-    for name in ("incidents", "readings", "heatmap", "response-times", "false-alarms", "top-sources", "sensor"):
+    for name in ("incidents", "readings", "crossings", "heatmap", "response-times", "false-alarms", "top-sources"):
         assert f'"{name}"' in script
+    assert '"sensor"' in script and 'url("/crossings"' in script
     # The reports card reads the reports API and names its rows and buttons.
     assert '"/api/v1/reports"' in script
     for test_id in REPORT_SCRIPT_IDS:

@@ -5,8 +5,10 @@
  * optional district and type filters. Apply reads /api/v1/history/... and draws each answer as an
  * inline SVG chart built with dom.js's svg(): incidents over time (stacked bars per group, with a
  * legend), sensor readings over time (stacked bars per district, the same bucket and district filter),
- * the hour-of-week heatmap, response times per priority, false-alarm rates, the noisiest sources and
- * one sensor's trend (average line in its min/max band). Every card says how many data
+ * line crossings (vehicles and people per bucket, stacked per object class, for all cameras or one
+ * camera's line, all classes or vehicles or people only), the hour-of-week heatmap, response times
+ * per priority, false-alarm rates, the noisiest sources and one sensor's trend (average line in its
+ * min/max band). Every card says how many data
  * points it drew (data-points), shows the same data as a table on request, and links the same API
  * URL with format=csv (the server sends it as an attachment); the range also exports as CAP.
  *
@@ -25,7 +27,13 @@
   const COLORS = ["#5aaaff", "#ff8a1f", "#2fbf71", "#e05adf", "#ffd21f", "#4fd1c5", "#ff5a5f", "#a98bff", "#9eacbd"];
   const MAX_GROUPS = 8;
 
-  const S = { me: null, config: null, query: null, sensor: "", seq: 0, reports: null, rseq: 0 };
+  // A colour per object class, the same on every chart and range.
+  const CLASS_COLORS = {
+    car: "#5aaaff", person: "#2fbf71", motorcycle: "#ff8a1f", bus: "#ffd21f", truck: "#e05adf",
+    bicycle: "#4fd1c5", unclassified: "#9eacbd",
+  };
+
+  const S = { me: null, config: null, query: null, sensor: "", seq: 0, reports: null, rseq: 0, crossLine: "", crossKind: "", cseq: 0 };
 
   // ---- time in the city's zone ------------------------------------------------------------------
   const zone = () => P.i18n.timeZone();
@@ -115,6 +123,7 @@
     return {
       root,
       head,
+      csv,
       set(points, content, table) {
         root.dataset.points = String(points);
         root.setAttribute("aria-busy", "false");
@@ -186,7 +195,8 @@
   // ---- counts over time (incidents, readings) ------------------------------------------------------
   /** Stacked bars of counts per time bucket and group (the largest MAX_GROUPS groups, the rest as
    * "other"), with a legend and the rows as a table. opts: aria (the chart's name), unit (the y axis
-   * and the count column), groupHead (the group column). */
+   * and the count column), groupHead (the group column); optional: name (a group's label), color
+   * (a group's fixed colour, else by rank). */
   function stackedBars(c, data, opts) {
     if (!data.rows.length) return c.empty();
     const step = data.bucket === "1h" ? 3600000 : DAY;
@@ -199,8 +209,9 @@
     const other = t("pl.other");
     const groupOf = (g) => (kept.includes(g) ? g : other);
     const groups = ranked.length > MAX_GROUPS ? [...kept, other] : kept;
-    const color = (g) => COLORS[groups.indexOf(g) % COLORS.length];
-    const name = (g) => (g === "" ? t("pl.none") : g);
+    const rankColor = (g) => COLORS[groups.indexOf(g) % COLORS.length];
+    const color = (g) => (opts.color && opts.color(g)) || rankColor(g);
+    const name = (g) => (g === "" ? t("pl.none") : g === other ? other : opts.name ? opts.name(g) : g);
     const stacks = Array.from({ length: n }, () => new Map());
     for (const r of data.rows) {
       const i = Math.min(n - 1, Math.max(0, Math.round((Date.parse(r.bucket_start) - start) / step)));
@@ -223,7 +234,7 @@
         const h = (v / scale.top) * ph;
         y0 -= h;
         bars.push(
-          svg("rect", { x: M.l + i * bw + bw * 0.1, y: y0, width: Math.max(2, bw * 0.8), height: h, fill: color(g), class: "bar", "data-group": name(g), "data-count": v },
+          svg("rect", { x: M.l + i * bw + bw * 0.1, y: y0, width: Math.max(2, bw * 0.8), height: h, fill: color(g), class: "bar", "data-group": name(g), "data-key": g, "data-count": v },
             svg("title", {}, `${when} · ${name(g)}: ${v}`)),
         );
       }
@@ -253,6 +264,84 @@
   /** Sensor readings per bucket, stacked per district (ReadingSeries: count per bucket and district). */
   function drawReadings(c, data) {
     stackedBars(c, data, { aria: t("pl.readings"), unit: t("pl.readingCount"), groupHead: t("pl.gDistrict") });
+  }
+
+  // ---- line crossings: vehicles and people ----------------------------------------------------------
+  /** A class's name in the page's language ("mobil"), the COCO name when there is no translation. */
+  const className = (g) => P.i18n.tOr(`pl.cls.${g}`, g);
+
+  /** Crossings per bucket stacked per object class (CrossingSeries grouped by class). */
+  function drawCrossings(c, data) {
+    const rows = data.rows.map((r) => ({ bucket_start: r.bucket_start, group: r.object_class, count: r.count }));
+    stackedBars(c, { ...data, rows }, {
+      aria: t(data.bucket === "1h" ? "pl.crossingsHour" : "pl.crossingsDay"),
+      unit: t("pl.crossCount"),
+      groupHead: t("pl.crossClass"),
+      name: className,
+      color: (g) => CLASS_COLORS[g],
+    });
+    c.root.dataset.total = String(rows.reduce((sum, r) => sum + r.count, 0));
+  }
+
+  /** The crossings card's query: the form's range, bucket and district; the picked line and kind. */
+  function crossingParams(q) {
+    const params = { from: q.from, to: q.to, bucket: q.bucket, group_by: "class", district: q.district, kind: S.crossKind };
+    if (S.crossLine) {
+      const [camera, line] = JSON.parse(S.crossLine);
+      Object.assign(params, { camera, line });
+    }
+    return params;
+  }
+
+  /** Vehicles and people per bucket: all cameras or one camera's line (the lines with crossings in
+   * the range are listed), all classes, vehicles or people. */
+  function crossingCard(q, seq) {
+    const c = card("crossings", q.bucket === "1h" ? "pl.crossingsHour" : "pl.crossingsDay", url("/crossings", { ...crossingParams(q), format: "csv" }));
+    const lineSelect = el("select", { id: "pl-cross-line", testid: "planner-crossing-line" }, el("option", { value: "" }, t("pl.crossAll")));
+    const kinds = [["", t("pl.crossKindAll")], ["vehicle", t("pl.crossVehicles")], ["person", t("pl.crossPeople")]];
+    const kindSelect = el("select", { id: "pl-cross-kind", testid: "planner-crossing-kind" },
+      kinds.map(([value, text]) => el("option", { value, selected: value === S.crossKind }, text)));
+    c.head.after(el("div", { class: "sensor-pick crossing-pick" },
+      el("label", { for: "pl-cross-line" }, t("pl.crossLine")), lineSelect,
+      el("label", { for: "pl-cross-kind" }, t("pl.crossKind")), kindSelect));
+    const load = () => {
+      const params = crossingParams(q);
+      c.csv.href = url("/crossings", { ...params, format: "csv" });
+      c.root.setAttribute("aria-busy", "true");
+      const mine = ++S.cseq;
+      P.api.get(url("/crossings", params))
+        .then((data) => seq === S.seq && mine === S.cseq && drawCrossings(c, data))
+        .catch((error) => {
+          if (seq !== S.seq || mine !== S.cseq || !S.me) return;
+          c.fail(error);
+        });
+    };
+    lineSelect.addEventListener("change", () => {
+      S.crossLine = lineSelect.value;
+      load();
+    });
+    kindSelect.addEventListener("change", () => {
+      S.crossKind = kindSelect.value;
+      load();
+    });
+    // The camera lines with crossings in the range (and district), for the picker; a picked line
+    // the range does not hold falls back to all.
+    P.api.get(url("/crossings", { from: q.from, to: q.to, bucket: "1d", group_by: "line", district: q.district }))
+      .then((data) => {
+        if (seq !== S.seq) return;
+        const pairs = [...new Set(data.rows.map((r) => JSON.stringify([r.camera, r.line])))].sort();
+        lineSelect.append(...pairs.map((key) => {
+          const [camera, line] = JSON.parse(key);
+          return el("option", { value: key, testid: "crossing-line-option" }, `${camera} · ${line}`);
+        }));
+        if (!pairs.includes(S.crossLine)) S.crossLine = "";
+        lineSelect.value = S.crossLine;
+      })
+      .catch(() => {
+        S.crossLine = ""; /* the card still shows every camera */
+      })
+      .finally(() => seq === S.seq && load());
+    return c;
   }
 
   // ---- heatmap ------------------------------------------------------------------------------------
@@ -480,10 +569,10 @@
       falseAlarms: card("false-alarms", "pl.falseAlarms", url("/false-alarms", { ...base, format: "csv" })),
       topSources: card("top-sources", "pl.topSources", url("/top-sources", { ...topParams, format: "csv" })),
     };
-    cards.incidents.root.classList.add("wide");
-    cards.readings.root.classList.add("wide");
+    const crossings = crossingCard(q, seq);
+    for (const c of [cards.incidents, cards.readings, crossings]) c.root.classList.add("wide");
     const main = $("#charts");
-    main.replaceChildren(...Object.values(cards).map((c) => c.root));
+    main.replaceChildren(cards.incidents.root, cards.readings.root, crossings.root, ...Object.values(cards).slice(2).map((c) => c.root));
     fill(cards.incidents, "/incidents", incParams, (c, d) => drawIncidents(c, d, q), seq);
     fill(cards.readings, "/readings", readParams, drawReadings, seq);
     fill(cards.heatmap, "/heatmap", heatParams, drawHeatmap, seq);
