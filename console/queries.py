@@ -94,7 +94,8 @@ DELIVERIES = """
 # A photo from the scene that came with a note (alerting's alert_photos).
 SCENE_PHOTO = "SELECT jpeg, actor FROM alert_photos WHERE id = %(photo)s AND alert_id = %(alert)s"
 EVIDENCE_OF_INCIDENT = """
-    SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source FROM incidents WHERE id = %(id)s LIMIT 1
+    SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source, evidence->>'snapshot'
+    FROM incidents WHERE id = %(id)s LIMIT 1
 """
 # Evidence is personal data (UU 27/2022): every view or download is recorded, and admins read the record.
 EVIDENCE_ACCESS_SCHEMA = """

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from detectors.video.models import default_models_dir
 from pantau.settings import CommonSettings
+
+BlurFaces = Literal["off", "export", "always"]
 
 
 class Settings(CommonSettings):
@@ -17,7 +21,26 @@ class Settings(CommonSettings):
     heartbeat_interval_s: float = Field(15.0, gt=0, description="Seconds between websocket heartbeats")
     ws_max_pending: int = Field(1000, ge=10, description="Alerts a slow websocket client may have pending")
     db_pool_size: int = Field(8, ge=1, le=64, description="Database connections for history and alert detail")
-    evidence_dir: Path = Field(Path("evidence"), description="Where camera-detectors keep evidence clips")
+    evidence_dir: Path = Field(
+        Path("evidence"), description="Where camera-detectors keep evidence clips and full-size snapshots"
+    )
+    evidence_blur_faces: BlurFaces = Field(
+        "off",
+        description=(
+            "Blur faces in evidence (CenterFace, `make models`; the console will not start without it): off; export "
+            "(clip downloads and `?download=1` snapshots); always (also the snapshots and clip frames shown on screen)"
+        ),
+    )
+    evidence_blur_min_score: float = Field(
+        0.3, gt=0, lt=1, description="Face detector score from which a face is blurred (lower: more, and more false)"
+    )
+    evidence_blur_upscale: float = Field(
+        1.0, ge=1, le=3, description="Enlarge pictures to find smaller faces (2: heads of 8-12 px, at 4x the time)"
+    )
+    models_dir: Path = Field(
+        default_factory=default_models_dir,
+        description="Folder of the network files (`make models`; default .pantau/models): the face detector",
+    )
     session_ttl_s: float = Field(12 * 3600, gt=60, description="How long a login lasts (one shift by default)")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set it behind TLS)")
     login_max_failures: int = Field(5, ge=1, description="Failed logins per user name or address before throttling")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -15,8 +15,10 @@ import pytest
 from kafka import KafkaProducer
 
 from detectors.video.avi import read_mjpeg_avi, write_mjpeg_avi
+from detectors.video.clips import ClipRecorder, snapshot_path
 from pantau.auth import Role
-from tests.pipeline import Pipeline
+from tests.face_photos import FACES, ensure_face_photos
+from tests.pipeline import Pipeline, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +78,214 @@ def test_snapshots_and_clips_are_served_to_those_allowed_and_every_access_is_rec
         only_ani = http.get("/api/v1/evidence-access", params={"user": "ani"}, headers=headers(Role.admin, "root"))
         assert [e["kind"] for e in only_ani.json()] == ["snapshot"]
         assert http.get("/api/v1/evidence-access", headers=headers(Role.operator, "ani")).status_code == 403
+
+
+def _produce(pipeline: Pipeline, incidents: dict[str, dict[str, object]], source: str = "cam-gate") -> None:
+    """Camera incidents with the given evidence onto the incidents topic (the archiver stores them)."""
+    now = datetime.now(UTC).isoformat()
+    producer = KafkaProducer(bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"], acks="all")
+    for incident_id, evidence in incidents.items():
+        incident = {"id": incident_id, "type": "intrusion", "source": source, "source_kind": "camera",
+                    "rule": "z", "ts": now, "detected_at": now, "severity": "high", "title": "Intrusion",
+                    "evidence": evidence}  # fmt: skip
+        producer.send(pipeline.topic("pantau.incidents.v1"), key=source.encode(), value=orjson.dumps(incident)).get(10)
+    producer.close()
+    pipeline.wait_count("incidents", len(incidents))
+
+
+def _colour_jpeg(width: int, height: int, seed: int) -> bytes:
+    image = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    _ok, buf = cv2.imencode(".jpg", image)
+    return buf.tobytes()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _access(http: httpx.Client, pipeline: Pipeline) -> list[tuple[str, str, str]]:
+    admin = {"Authorization": f"Bearer {pipeline.token(Role.admin, 'root')}"}
+    return [(e["user"], e["incident_id"], e["kind"]) for e in http.get("/api/v1/evidence-access", headers=admin).json()]
+
+
+def test_the_full_size_snapshot_file_is_served_and_never_a_path_outside_the_evidence_folder(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    pipeline = pipeline_factory("", services=("archiver", "console"))
+    evidence_dir = Path(pipeline.env["PANTAU_EVIDENCE_DIR"])
+    full, thumbnail, secret = _colour_jpeg(640, 360, 1), _colour_jpeg(320, 180, 2), _colour_jpeg(64, 64, 3)
+    keep = ClipRecorder(evidence_dir)  # where camera-detectors put a camera's files
+    full_path = snapshot_path(keep.evidence_dir, "cam-gate", "inc-full")
+    full_path.parent.mkdir(parents=True)
+    full_path.write_bytes(full)
+    (tmp_path / "outside.jpg").write_bytes(secret)  # beside the evidence folder, not in it
+    link = evidence_dir / "cam-gate" / "link.jpg"
+    link.symlink_to(tmp_path / "outside.jpg")
+    _produce(pipeline, {
+        "inc-full": {"snapshot_jpeg_b64": _b64(thumbnail), "snapshot": "cam-gate/inc-full.jpg"},
+        "inc-escape": {"snapshot_jpeg_b64": _b64(thumbnail), "snapshot": "../outside.jpg"},
+        "inc-link": {"snapshot_jpeg_b64": _b64(thumbnail), "snapshot": "cam-gate/link.jpg"},
+        "inc-swept": {"snapshot_jpeg_b64": _b64(thumbnail), "snapshot": "cam-gate/swept.jpg"},
+        "inc-nothing": {"snapshot": "../outside.jpg"},
+    })  # fmt: skip
+    ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=10) as http:
+        shown = http.get("/api/v1/incidents/inc-full/snapshot", headers=ani)
+        assert shown.status_code == 200 and shown.content == full  # the file, not the thumbnail
+        assert "content-disposition" not in shown.headers
+        saved = http.get("/api/v1/incidents/inc-full/snapshot", params={"download": 1}, headers=ani)
+        assert saved.content == full and saved.headers["content-disposition"] == 'attachment; filename="inc-full.jpg"'
+        for incident in ("inc-escape", "inc-link", "inc-swept"):  # the thumbnail inside the incident instead
+            answer = http.get(f"/api/v1/incidents/{incident}/snapshot", headers=ani)
+            assert answer.status_code == 200 and answer.content == thumbnail, incident
+        assert http.get("/api/v1/incidents/inc-nothing/snapshot", headers=ani).status_code == 404
+        assert _access(http, pipeline) == [
+            ("ani", "inc-swept", "snapshot"),
+            ("ani", "inc-link", "snapshot"),
+            ("ani", "inc-escape", "snapshot"),
+            ("ani", "inc-full", "snapshot_download"),
+            ("ani", "inc-full", "snapshot"),
+        ]
+
+
+def _record_clip(evidence_dir: Path, camera: str, incident_id: str, frames: list[bytes], fps: float) -> Path:
+    """A clip as camera-detectors write it: the incident at the middle frame."""
+    middle = len(frames) // 2
+    recorder = ClipRecorder(evidence_dir, pre_s=middle / fps, post_s=(len(frames) - 1 - middle) / fps)
+    t0 = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    path = None
+    for index, frame in enumerate(frames):
+        ts = t0 + timedelta(seconds=index / fps)
+        recorder.add_frame(camera, ts, frame)
+        if index == middle:
+            path = recorder.start(camera, incident_id, ts)
+    assert path is not None and path.is_file()
+    return path
+
+
+def test_a_clip_is_viewed_frame_by_frame_with_one_record_per_viewing(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory("", services=("archiver", "console"))
+    evidence_dir = Path(pipeline.env["PANTAU_EVIDENCE_DIR"])
+    frames = [_colour_jpeg(160, 90, seed) for seed in range(9)]
+    clip = _record_clip(evidence_dir, "cam-gate", "inc-clip", frames, fps=10)
+    write_mjpeg_avi(evidence_dir / "cam-gate" / "inc-old.avi", frames[:3], fps=5)  # kept without frame times
+    _produce(pipeline, {"inc-clip": {"clip": clip.relative_to(evidence_dir).as_posix()},
+                        "inc-old": {"clip": "cam-gate/inc-old.avi"}, "inc-none": {}})  # fmt: skip
+    ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
+    budi = {"Authorization": f"Bearer {pipeline.token(Role.responder, 'budi')}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=10) as http:
+        opened = http.get("/api/v1/incidents/inc-clip/clip/frames", headers=ani)
+        assert opened.status_code == 200, opened.text
+        index = opened.json()
+        assert (index["count"], index["width"], index["height"]) == (9, 160, 90)  # 4 before, the incident, 4 after
+        assert index["fps"] == pytest.approx(10.0) and index["blurred"] is False
+        assert index["offsets_s"] == pytest.approx([i / 10 for i in range(9)])
+        assert index["incident_frame"] == 4 and index["frame_ts"][4] == index["incident_ts"]
+        view = index["view"]
+        for n in range(index["count"]):
+            frame = http.get(f"/api/v1/incidents/inc-clip/clip/frames/{n}", params={"view": view}, headers=ani)
+            assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
+            assert frame.content == frames[n] and "no-store" in frame.headers["cache-control"]
+        beyond = http.get("/api/v1/incidents/inc-clip/clip/frames/9", params={"view": view}, headers=ani)
+        assert beyond.status_code == 404
+        # No frame without a recorded viewing: no token, someone else's, altered, expired, another incident's.
+        altered = view[:-1] + ("1" if view[-1] == "0" else "0")
+        expired = "1." + view.partition(".")[2]
+        for params, who in (({}, ani), ({"view": view}, budi), ({"view": altered}, ani), ({"view": expired}, ani)):
+            refused = http.get("/api/v1/incidents/inc-clip/clip/frames/0", params=params, headers=who)
+            assert refused.status_code == 403, (params, refused.text)
+        elsewhere = http.get("/api/v1/incidents/inc-old/clip/frames/0", params={"view": view}, headers=ani)
+        assert elsewhere.status_code == 403
+        planner = {"Authorization": f"Bearer {pipeline.token(Role.planner, 'plan')}"}
+        assert http.get("/api/v1/incidents/inc-clip/clip/frames", headers=planner).status_code == 403
+        assert http.get("/api/v1/incidents/inc-none/clip/frames", headers=ani).status_code == 404
+        # A clip kept before frame times: shown at its rate, the incident's moment unknown.
+        old = http.get("/api/v1/incidents/inc-old/clip/frames", headers=budi).json()
+        assert old["count"] == 3 and old["offsets_s"] == pytest.approx([0, 0.2, 0.4])
+        assert old["frame_ts"] is None and old["incident_frame"] is None
+        first = http.get("/api/v1/incidents/inc-old/clip/frames/0", params={"view": old["view"]}, headers=budi)
+        assert first.content == frames[0]
+        # The download stays as it was.
+        assert read_mjpeg_avi(http.get("/api/v1/incidents/inc-clip/clip", headers=ani).content)[1] == frames
+        assert _access(http, pipeline) == [
+            ("ani", "inc-clip", "clip"),
+            ("budi", "inc-old", "clip_view"),
+            ("ani", "inc-clip", "clip_view"),
+        ]
+
+
+def _detail(jpeg: bytes, box: tuple[int, int, int, int]) -> float:
+    """Fine detail (spread of the Laplacian) of a region of a JPEG: a blurred face has next to none."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None
+    x1, y1, x2, y2 = box
+    return float(cv2.Laplacian(image[y1:y2, x1:x2], cv2.CV_64F).std())
+
+
+def _region_change(a: bytes, b: bytes, box: tuple[int, int, int, int]) -> float:
+    first, second = (cv2.imdecode(np.frombuffer(x, np.uint8), cv2.IMREAD_COLOR) for x in (a, b))
+    assert first is not None and second is not None
+    x1, y1, x2, y2 = box
+    return float(np.abs(first[y1:y2, x1:x2].astype(int) - second[y1:y2, x1:x2].astype(int)).mean())
+
+
+def test_faces_are_blurred_in_exports_and_everywhere_with_always_and_a_missing_model_stops_the_console(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    photos = ensure_face_photos()
+    portrait = (photos / "messi5.jpg").read_bytes()  # a real JPEG with one face
+    indoor = cv2.imread(str(photos / "basketball1.png"), cv2.IMREAD_COLOR)
+    assert indoor is not None
+    _ok, buf = cv2.imencode(".jpg", indoor, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    frames = [buf.tobytes()] * 3  # two people, one frontal and one in profile
+    pipeline = pipeline_factory("", services=("archiver",))
+    evidence_dir = Path(pipeline.env["PANTAU_EVIDENCE_DIR"])
+    snapshot = snapshot_path(evidence_dir, "cam-gate", "inc-face")
+    snapshot.parent.mkdir(parents=True)
+    snapshot.write_bytes(portrait)
+    clip = _record_clip(evidence_dir, "cam-gate", "inc-face", frames, fps=5)
+    thumbnail = _b64(_colour_jpeg(320, 200, 4))
+    _produce(pipeline, {"inc-face": {"snapshot_jpeg_b64": thumbnail, "snapshot": "cam-gate/inc-face.jpg",
+                                     "clip": "cam-gate/inc-face.avi"}})  # fmt: skip
+    assert clip == evidence_dir / "cam-gate" / "inc-face.avi"
+    pipeline.start("console", PANTAU_EVIDENCE_BLUR_FACES="export")
+    always_port = free_port()
+    pipeline.start("console-always", service="console", PANTAU_EVIDENCE_BLUR_FACES="always",
+                   PANTAU_CONSOLE_PORT=str(always_port))  # fmt: skip
+    face, lawn = FACES["messi5.jpg"][0], (0, 280, 200, 342)
+    people = FACES["basketball1.png"]
+    ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
+
+    def blurred(jpeg: bytes, original: bytes, faces: tuple[tuple[int, int, int, int], ...]) -> bool:
+        return all(_detail(jpeg, box) < 0.25 * _detail(original, box) for box in faces)
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=60) as http:
+        # export: what operators see on screen is the evidence as it is...
+        assert http.get("/api/v1/incidents/inc-face/snapshot", headers=ani).content == portrait
+        index = http.get("/api/v1/incidents/inc-face/clip/frames", headers=ani).json()
+        assert index["blurred"] is False
+        shown = http.get("/api/v1/incidents/inc-face/clip/frames/1", params={"view": index["view"]}, headers=ani)
+        assert shown.content == frames[1]
+        # ...what leaves it as a file has the faces blurred, and nothing else changed beyond JPEG's noise.
+        saved = http.get("/api/v1/incidents/inc-face/snapshot", params={"download": 1}, headers=ani)
+        assert saved.status_code == 200 and blurred(saved.content, portrait, (face,))
+        assert _region_change(saved.content, portrait, lawn) < 3
+        video = http.get("/api/v1/incidents/inc-face/clip", headers=ani)
+        assert (
+            video.status_code == 200 and video.headers["content-disposition"] == 'attachment; filename="inc-face.avi"'
+        )
+        fps, exported = read_mjpeg_avi(video.content)
+        assert fps == pytest.approx(5.0) and len(exported) == 3
+        assert all(blurred(frame, frames[0], people) for frame in exported)
+        assert clip.read_bytes() != video.content and read_mjpeg_avi(clip.read_bytes())[1] == frames  # file untouched
+    with httpx.Client(base_url=f"http://127.0.0.1:{always_port}", timeout=60) as http:
+        # always: the screen too.
+        assert blurred(http.get("/api/v1/incidents/inc-face/snapshot", headers=ani).content, portrait, (face,))
+        index = http.get("/api/v1/incidents/inc-face/clip/frames", headers=ani).json()
+        assert index["blurred"] is True
+        shown = http.get("/api/v1/incidents/inc-face/clip/frames/0", params={"view": index["view"]}, headers=ani)
+        assert blurred(shown.content, frames[0], people)
+    # Blurring asked for and the model missing: the console does not start, and says how to install it.
+    with pytest.raises(RuntimeError, match=r"(?s)exited \(1\).*centerface.*make models"):
+        pipeline.start("console-no-model", service="console", PANTAU_EVIDENCE_BLUR_FACES="export",
+                       PANTAU_MODELS_DIR=str(tmp_path / "no-models"), PANTAU_CONSOLE_PORT=str(free_port()))  # fmt: skip
