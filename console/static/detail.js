@@ -24,6 +24,8 @@
   let loadError = "";
   let shownIncident = null;
   const snapshots = new Map(); // incident id -> <img>: every view of evidence is recorded, so load once
+  const players = new Map(); // incident id -> clip player: one recorded viewing, kept across renders
+  let playerIncident = null; // the incident whose clip is open in the player
   const mapBox = el("div", { class: "d-map", testid: "detail-map" });
   let miniMap = null;
 
@@ -44,6 +46,7 @@
     const state = S();
     if (state.detailId !== id) {
       snapshots.clear();
+      stopPlayers();
       shownIncident = null;
       data = null;
       cases = null;
@@ -78,6 +81,7 @@
     alert = null;
     cases = null;
     snapshots.clear();
+    stopPlayers();
     panel.hidden = true;
     clear(panel);
     document.body.classList.remove("detail-open");
@@ -440,6 +444,38 @@
     return a.source_kind === "camera" ? `/api/v1/incidents/${seg(incident.id)}/clip?download=1` : null;
   }
 
+  function stopPlayers() {
+    for (const player of players.values()) player.destroy();
+    players.clear();
+    playerIncident = null;
+  }
+
+  // The clip in the browser: opening it is one recorded viewing, so a player is made on request only.
+  function clipPlayer(incident) {
+    let player = players.get(incident.id);
+    if (!player) {
+      player = P.player.create(`/api/v1/incidents/${seg(incident.id)}/clip/frames`);
+      players.set(incident.id, player);
+    }
+    const closePlayer = () => {
+      player.destroy();
+      players.delete(incident.id);
+      playerIncident = null;
+      render();
+    };
+    return el(
+      "figure",
+      { class: "evidence evidence-clip" },
+      player.node,
+      el(
+        "figcaption",
+        {},
+        `${t("evidence.clipOf")} ${P.i18n.dateTime(incident.ts)} · ${incident.title} `,
+        el("button", { type: "button", class: "btn small", testid: "player-close", onclick: closePlayer }, t("player.close")),
+      ),
+    );
+  }
+
   function snapshotImage(incident) {
     let img = snapshots.get(incident.id);
     if (!img) {
@@ -467,6 +503,7 @@
           el("figcaption", {}, `${P.i18n.dateTime(shown.ts)} · ${shown.title}`),
         )
       : el("p", { class: "muted" }, t("evidence.noSnapshot"));
+    const playing = incidents.find((i) => i.id === playerIncident && clipUrl(i, a));
     const rows = incidents.map((inc) => {
       const clip = clipUrl(inc, a);
       return el(
@@ -483,6 +520,9 @@
           inc.snapshot_url && inc !== shown
             ? el("button", { type: "button", class: "btn small", onclick: () => { shownIncident = inc.id; render(); } }, t("evidence.show"))
             : null,
+          clip && inc !== playing
+            ? el("button", { type: "button", class: "btn small", testid: "clip-play", onclick: () => { playerIncident = inc.id; render(); } }, t("evidence.play"))
+            : null,
           clip ? el("a", { class: "btn small", href: clip, download: `${inc.id}.avi`, testid: "clip-download" }, t("evidence.clip")) : null,
         ),
       );
@@ -490,6 +530,7 @@
     return section(
       "evidence.title",
       figure,
+      playing ? clipPlayer(playing) : null,
       el(
         "table",
         { class: "grid small", testid: "incidents" },
