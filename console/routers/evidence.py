@@ -174,7 +174,9 @@ def snapshot(
     else the picture inside the incident (older incidents, callers' photos)."""
     evidence = _evidence(pool, incident_id)
     jpeg: bytes | None = None
-    path = _inside(request, evidence.snapshot_file)
+    # The archiver strips the inline picture once the camera's retention is over: from then on the
+    # file is not served either, though the hourly sweep may not have deleted it yet.
+    path = _inside(request, evidence.snapshot_file) if evidence.snapshot_b64 else None
     if path is not None:
         try:
             jpeg = path.read_bytes()

@@ -16,6 +16,7 @@ from kafka import KafkaProducer
 
 from detectors.video.avi import read_mjpeg_avi, write_mjpeg_avi
 from detectors.video.clips import ClipRecorder, snapshot_path
+from detectors.video.synthetic import FigurePath, SceneSpec, render
 from pantau.auth import Role
 from tests.face_photos import FACES, ensure_face_photos
 from tests.pipeline import Pipeline, free_port
@@ -127,6 +128,7 @@ def test_the_full_size_snapshot_file_is_served_and_never_a_path_outside_the_evid
         "inc-link": {"snapshot_jpeg_b64": _b64(thumbnail), "snapshot": "cam-gate/link.jpg"},
         "inc-swept": {"snapshot_jpeg_b64": _b64(thumbnail), "snapshot": "cam-gate/swept.jpg"},
         "inc-nothing": {"snapshot": "../outside.jpg"},
+        "inc-expired": {"snapshot": "cam-gate/inc-full.jpg"},  # the thumbnail stripped after the retention
     })  # fmt: skip
     ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
     with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=10) as http:
@@ -139,6 +141,7 @@ def test_the_full_size_snapshot_file_is_served_and_never_a_path_outside_the_evid
             answer = http.get(f"/api/v1/incidents/{incident}/snapshot", headers=ani)
             assert answer.status_code == 200 and answer.content == thumbnail, incident
         assert http.get("/api/v1/incidents/inc-nothing/snapshot", headers=ani).status_code == 404
+        assert http.get("/api/v1/incidents/inc-expired/snapshot", headers=ani).status_code == 404
         assert _access(http, pipeline) == [
             ("ani", "inc-swept", "snapshot"),
             ("ani", "inc-link", "snapshot"),
@@ -289,3 +292,50 @@ def test_faces_are_blurred_in_exports_and_everywhere_with_always_and_a_missing_m
     with pytest.raises(RuntimeError, match=r"(?s)exited \(1\).*centerface.*make models"):
         pipeline.start("console-no-model", service="console", PANTAU_EVIDENCE_BLUR_FACES="export",
                        PANTAU_MODELS_DIR=str(tmp_path / "no-models"), PANTAU_CONSOLE_PORT=str(free_port()))  # fmt: skip
+
+
+def test_a_camera_incident_keeps_its_full_size_colour_snapshot_as_a_file_and_a_thumbnail_inline(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    """Through the real services: camera-ingest reads a recording of someone walking onto the lawn,
+    camera-detectors raise the intrusion, the archiver stores it, and the console serves the picture."""
+    spec = SceneSpec(figures=[FigurePath(1, [(0.3, 0.4), (0.35, 0.95)], start_s=1.0, speed_px_s=60)], frames=60, seed=3)
+    video = tmp_path / "walker.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width_px, spec.height_px))
+    for frame in render(spec):  # tinted, so that a grey picture would show
+        tint = np.array([0.55, 0.8, 1.0])
+        writer.write(np.clip(cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2BGR) * tint, 0, 255).astype(np.uint8))
+    writer.release()
+    config = f"""
+cameras:
+  - id: plaza
+    source: "{video}"
+    fps: 5
+    width_px: 640
+    realtime: false
+    location: {{lat: -7.98, lon: 112.63, district: Klojen}}
+    zones:
+      - name: lawn
+        polygon: [[0.0, 0.55], [0.5, 0.68], [1.0, 0.93], [1.0, 1.0], [0.0, 1.0]]
+        rules: [intrusion]
+"""
+    pipeline = pipeline_factory(config, services=("archiver", "camera-detectors", "console", "camera-ingest"))
+    pipeline.wait_count("incidents", 1, "type = 'intrusion'", timeout_s=90)
+    with pipeline.db() as conn:
+        row = conn.execute("SELECT id, evidence FROM incidents WHERE type = 'intrusion' LIMIT 1").fetchone()
+    assert row is not None
+    incident_id, evidence = row
+    assert evidence["snapshot"] == f"plaza/{incident_id}.jpg"
+    kept = (Path(pipeline.env["PANTAU_EVIDENCE_DIR"]) / evidence["snapshot"]).read_bytes()
+    thumbnail = base64.b64decode(evidence["snapshot_jpeg_b64"])
+    small = cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR)
+    assert small is not None and small.shape == (180, 320, 3)  # what the incident carries on Kafka
+    ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=10) as http:
+        served = http.get(f"/api/v1/incidents/{incident_id}/snapshot", headers=ani)
+    assert served.status_code == 200 and served.content == kept
+    picture = cv2.imdecode(np.frombuffer(kept, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None and picture.shape == (360, 640, 3)  # the camera's resolution
+    blue, _green, red = (float(picture[:, :, c].mean()) for c in range(3))
+    assert red > blue + 20  # in colour, as the camera sent it
+    assert len(thumbnail) < len(kept) / 2
