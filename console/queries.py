@@ -97,6 +97,12 @@ EVIDENCE_OF_INCIDENT = """
     SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source, evidence->>'snapshot'
     FROM incidents WHERE id = %(id)s LIMIT 1
 """
+# A responder's evidence is that of the alerts that are theirs (the same scope as the alert detail).
+INCIDENT_ROUTED = (
+    "SELECT 1 FROM alert_incidents l JOIN alerts ON alerts.id = l.alert_id WHERE l.incident_id = %(incident)s AND "
+    + _ROUTED_TO_USER
+    + " LIMIT 1"
+)
 # Evidence is personal data (UU 27/2022): every view or download is recorded, and admins read the record.
 EVIDENCE_ACCESS_SCHEMA = """
     CREATE TABLE IF NOT EXISTS evidence_access (

@@ -3,11 +3,12 @@
 and ``GET /api/v1/evidence-access``, the record of who looked at which evidence and when.
 
 Evidence shows people, so it is personal data (Indonesia's UU 27/2022): operators, admins and
-responders may view it, planners may not, and every view or download is recorded before the bytes
-go out; admins read the record. A clip watched in the browser is one viewing: opening it
-(``/clip/frames``) is recorded and answers a view token, signed for that person and incident and
-valid for :data:`VIEW_TTL_S`; its frames are served only with that token, so no frame goes out
-without a recorded viewing, and a viewing is one record rather than one per frame.
+responders may view it (a responder only that of the alerts that are theirs), planners may not, and
+every view or download is recorded before the bytes go out; admins read the record. A clip
+watched in the browser is one viewing: opening it (``/clip/frames``) is recorded and answers a
+view token, signed for that person and incident and valid for :data:`VIEW_TTL_S`; its frames are
+served only with that token, so no frame goes out without a recorded viewing, and a viewing is one
+record rather than one per frame.
 
 Faces: with ``PANTAU_EVIDENCE_BLUR_FACES`` ``export`` what leaves the console as a file (clip
 downloads, ``?download=1`` snapshots) has its faces blurred (:mod:`detectors.video.faces`); with
@@ -37,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from console import queries
 from console.deps import Pool
+from console.responders import responder_scope
 from console.settings import Settings
 from detectors.video.avi import ClipFormatError, jpeg_size, mjpeg_avi, read_mjpeg_avi
 from detectors.video.clips import FrameTimes, frame_times_path
@@ -98,10 +100,16 @@ class _Evidence:
     snapshot_file: str | None
 
 
-def _evidence(pool: Pool, incident_id: str) -> _Evidence:
+def _evidence(request: Request, pool: Pool, principal: Principal, incident_id: str) -> _Evidence:
+    """The incident's evidence; 404 for an unknown incident, and for a responder one of an alert
+    that is not theirs (as the alert detail and scene photos answer them)."""
+    responder, groups = responder_scope(request, principal)
     try:
         with pool.connection() as conn:
             row = conn.execute(queries.EVIDENCE_OF_INCIDENT, {"id": incident_id}).fetchone()
+            if row is not None and responder is not None:
+                params = {"incident": incident_id, "user": responder, "groups": sorted(groups)}
+                row = row if conn.execute(queries.INCIDENT_ROUTED, params).fetchone() is not None else None
     except psycopg.errors.UndefinedTable:
         row = None
     except (psycopg.Error, PoolTimeout) as exc:
@@ -140,8 +148,9 @@ def _record(request: Request, pool: Pool, principal: Principal, incident_id: str
     state.evidence_log_ready = True  # only once committed: a rolled-back creation is tried again
 
 
-def _face_blur(request: Request, exported: bool) -> FaceBlur | None:
-    """The face detector when what is served must be blurred: exports under ``export``, all under ``always``."""
+def face_blur_for(request: Request, exported: bool) -> FaceBlur | None:
+    """The face detector when what is served must be blurred: exports under ``export``, all under
+    ``always`` (also the zone editor's stills and the scene photos of notes)."""
     mode = request.app.state.settings.evidence_blur_faces
     if mode == "always" or (mode == "export" and exported):
         blur: FaceBlur | None = getattr(request.app.state, "face_blur", None)
@@ -151,7 +160,8 @@ def _face_blur(request: Request, exported: bool) -> FaceBlur | None:
     return None
 
 
-def _blurred(blur: FaceBlur | None, jpeg: bytes) -> bytes:
+def blurred(blur: FaceBlur | None, jpeg: bytes) -> bytes:
+    """``jpeg`` with its faces blurred by ``blur`` (as it is when None); 500 when it is not a JPEG."""
     if blur is None:
         return jpeg
     try:
@@ -172,7 +182,7 @@ def snapshot(
 ) -> Response:
     """The incident's snapshot with the detected box drawn: the full-size file camera-detectors keep,
     else the picture inside the incident (older incidents, callers' photos)."""
-    evidence = _evidence(pool, incident_id)
+    evidence = _evidence(request, pool, principal, incident_id)
     jpeg: bytes | None = None
     # The archiver strips the inline picture once the camera's retention is over: from then on the
     # file is not served either, though the hourly sweep may not have deleted it yet.
@@ -189,7 +199,7 @@ def snapshot(
             raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "the stored snapshot is corrupt") from exc
     if jpeg is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} has no snapshot")
-    jpeg = _blurred(_face_blur(request, exported=download), jpeg)
+    jpeg = blurred(face_blur_for(request, exported=download), jpeg)
     _record(request, pool, principal, incident_id, "snapshot_download" if download else "snapshot", evidence.source)
     headers = dict(_NO_STORE)
     if download:
@@ -224,15 +234,15 @@ def _read_clip(path: Path, incident_id: str) -> tuple[float, list[bytes]]:
 def clip(incident_id: IncidentId, pool: Pool, principal: Viewer, request: Request) -> Response:
     """The incident's evidence clip (seconds before to seconds after) to download, once it has been
     written; under ``export`` or ``always`` every frame has its faces blurred."""
-    evidence = _evidence(pool, incident_id)
+    evidence = _evidence(request, pool, principal, incident_id)
     path = _clip_file(request, evidence, incident_id)
-    blur = _face_blur(request, exported=True)
+    blur = face_blur_for(request, exported=True)
     if blur is None:
         _record(request, pool, principal, incident_id, "clip", evidence.source)
         return FileResponse(path, media_type="video/x-msvideo", filename=f"{incident_id}.avi", headers=_NO_STORE)
     fps, frames = _read_clip(path, incident_id)
     started_s = time.monotonic()
-    data = mjpeg_avi([_blurred(blur, frame) for frame in frames], fps)
+    data = mjpeg_avi([blurred(blur, frame) for frame in frames], fps)
     log.info("clip of incident %s: %d frames blurred in %.1f s", incident_id, len(frames), time.monotonic() - started_s)
     _record(request, pool, principal, incident_id, "clip", evidence.source)
     headers = {**_NO_STORE, "Content-Disposition": f'attachment; filename="{incident_id}.avi"'}
@@ -263,7 +273,7 @@ def _view_valid(request: Request, user: str, incident_id: str, token: str | None
 def clip_frames(incident_id: IncidentId, pool: Pool, principal: Viewer, request: Request) -> ClipFrames:
     """Open the clip for viewing in the browser: recorded once as a viewing (``clip_view``); answers
     the frames' count and times and the token that fetches them."""
-    evidence = _evidence(pool, incident_id)
+    evidence = _evidence(request, pool, principal, incident_id)
     path = _clip_file(request, evidence, incident_id)
     fps, frames = _read_clip(path, incident_id)
     try:
@@ -277,7 +287,7 @@ def clip_frames(incident_id: IncidentId, pool: Pool, principal: Viewer, request:
         offsets = [(ts - times.frame_ts[0]).total_seconds() for ts in times.frame_ts]
     else:
         offsets = [index / fps if fps > 0 else 0.0 for index in range(len(frames))]
-    blurred = _face_blur(request, exported=False) is not None
+    is_blurred = face_blur_for(request, exported=False) is not None
     _record(request, pool, principal, incident_id, "clip_view", evidence.source)
     expires_s = int(time.time()) + VIEW_TTL_S
     return ClipFrames(
@@ -289,7 +299,7 @@ def clip_frames(incident_id: IncidentId, pool: Pool, principal: Viewer, request:
         frame_ts=times.frame_ts if times is not None else None,
         incident_frame=times.incident_frame if times is not None else None,
         incident_ts=times.incident_ts if times is not None else None,
-        blurred=blurred,
+        blurred=is_blurred,
         view=_view_token(request, principal.user, incident_id, expires_s),
         expires_at=datetime.fromtimestamp(expires_s, UTC),
     )
@@ -309,7 +319,7 @@ def clip_frame(
     view: Annotated[str | None, Query(max_length=200, description="the token from .../clip/frames")] = None,
 ) -> Response:
     """One frame of the clip (JPEG), within a viewing opened by ``GET .../clip/frames`` (403 without one)."""
-    evidence = _evidence(pool, incident_id)
+    evidence = _evidence(request, pool, principal, incident_id)
     path = _clip_file(request, evidence, incident_id)
     if not _view_valid(request, principal.user, incident_id, view):
         raise HTTPException(
@@ -318,7 +328,7 @@ def clip_frame(
     _fps, frames = _read_clip(path, incident_id)
     if frame >= len(frames):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"the clip has {len(frames)} frames")
-    jpeg = _blurred(_face_blur(request, exported=False), frames[frame])
+    jpeg = blurred(face_blur_for(request, exported=False), frames[frame])
     return Response(jpeg, media_type="image/jpeg", headers=_NO_STORE)
 
 

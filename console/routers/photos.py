@@ -19,7 +19,7 @@ from psycopg_pool import PoolTimeout
 from console import queries
 from console.deps import Pool
 from console.responders import responder_scope
-from console.routers.evidence import _record
+from console.routers.evidence import _record, blurred, face_blur_for
 from pantau.auth import Principal, Role
 from pantau.webauth import require_roles
 
@@ -54,5 +54,6 @@ def scene_photo(alert_id: AlertId, photo_id: uuid.UUID, pool: Pool, principal: V
     row = _one(pool, queries.SCENE_PHOTO, {"photo": photo_id, "alert": alert_id})
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} has no photo {photo_id}")
+    jpeg = blurred(face_blur_for(request, exported=False), bytes(row[0]))  # PANTAU_EVIDENCE_BLUR_FACES=always
     _record(request, pool, principal, str(photo_id), SCENE_PHOTO_KIND, alert_id)
-    return Response(bytes(row[0]), media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from console import queries
 from console.configfile import ConfigFile, ConfigUnreadable, UnknownCamera, VersionConflict, zones_version
 from console.deps import Store
+from console.routers.evidence import blurred, face_blur_for
 from detectors.stills import still_path
 from ingest.schemas import SENSOR_ID_PATTERN
 from pantau.auth import Principal, Role
@@ -135,6 +136,7 @@ def get_still(camera_id: CameraId, principal: Viewer, request: Request, store: S
         ) from exc
     except OSError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"still unreadable: {exc.strerror}") from exc
+    jpeg = blurred(face_blur_for(request, exported=False), jpeg)  # PANTAU_EVIDENCE_BLUR_FACES=always
     # It shows people (UU 27/2022): recorded like any evidence view, never kept by a browser or a proxy.
     params = {"user": principal.user, "role": principal.role.value, "incident": f"still:{camera_id}",
               "kind": "still", "source": camera_id}  # fmt: skip

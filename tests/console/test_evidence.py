@@ -14,10 +14,12 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
+from detectors.stills import still_path, write_atomically
 from detectors.video.avi import read_mjpeg_avi, write_mjpeg_avi
 from detectors.video.clips import ClipRecorder, snapshot_path
 from detectors.video.synthetic import FigurePath, SceneSpec, render
 from pantau.auth import Role
+from tests.console.conftest import make_person
 from tests.face_photos import FACES, ensure_face_photos
 from tests.pipeline import Pipeline, free_port
 
@@ -60,6 +62,13 @@ def test_snapshots_and_clips_are_served_to_those_allowed_and_every_access_is_rec
         shown = http.get("/api/v1/incidents/inc-1/snapshot", headers=headers(Role.operator, "ani"))
         assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
         assert shown.content == snapshot and "no-store" in shown.headers["cache-control"]
+        # A responder sees the evidence of their alerts only: budi's once it is assigned to him.
+        assert http.get("/api/v1/incidents/inc-1/clip", headers=headers(Role.responder, "budi")).status_code == 404
+        commander = {"Authorization": f"Bearer {make_person(pipeline, 'dewi', Role.operator).token}"}
+        assigned = http.post(f"/api/v1/alerts/{alert_id}/assign", headers=commander,
+                             json={"version": detail["alert"]["version"], "assignee": "budi"})  # fmt: skip
+        assert assigned.status_code == 200, assigned.text
+        pipeline.wait_count("alerts", 1, "doc->>'assignee' = 'budi'")
         video = http.get("/api/v1/incidents/inc-1/clip", headers=headers(Role.responder, "budi"))
         assert video.status_code == 200 and read_mjpeg_avi(video.content) == (5.0, clip_frames)
 
@@ -175,7 +184,7 @@ def test_a_clip_is_viewed_frame_by_frame_with_one_record_per_viewing(pipeline_fa
     _produce(pipeline, {"inc-clip": {"clip": clip.relative_to(evidence_dir).as_posix()},
                         "inc-old": {"clip": "cam-gate/inc-old.avi"}, "inc-none": {}})  # fmt: skip
     ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
-    budi = {"Authorization": f"Bearer {pipeline.token(Role.responder, 'budi')}"}
+    citra = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'citra')}"}
     with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=10) as http:
         opened = http.get("/api/v1/incidents/inc-clip/clip/frames", headers=ani)
         assert opened.status_code == 200, opened.text
@@ -194,7 +203,7 @@ def test_a_clip_is_viewed_frame_by_frame_with_one_record_per_viewing(pipeline_fa
         # No frame without a recorded viewing: no token, someone else's, altered, expired, another incident's.
         altered = view[:-1] + ("1" if view[-1] == "0" else "0")
         expired = "1." + view.partition(".")[2]
-        for params, who in (({}, ani), ({"view": view}, budi), ({"view": altered}, ani), ({"view": expired}, ani)):
+        for params, who in (({}, ani), ({"view": view}, citra), ({"view": altered}, ani), ({"view": expired}, ani)):
             refused = http.get("/api/v1/incidents/inc-clip/clip/frames/0", params=params, headers=who)
             assert refused.status_code == 403, (params, refused.text)
         elsewhere = http.get("/api/v1/incidents/inc-old/clip/frames/0", params={"view": view}, headers=ani)
@@ -203,16 +212,16 @@ def test_a_clip_is_viewed_frame_by_frame_with_one_record_per_viewing(pipeline_fa
         assert http.get("/api/v1/incidents/inc-clip/clip/frames", headers=planner).status_code == 403
         assert http.get("/api/v1/incidents/inc-none/clip/frames", headers=ani).status_code == 404
         # A clip kept before frame times: shown at its rate, the incident's moment unknown.
-        old = http.get("/api/v1/incidents/inc-old/clip/frames", headers=budi).json()
+        old = http.get("/api/v1/incidents/inc-old/clip/frames", headers=citra).json()
         assert old["count"] == 3 and old["offsets_s"] == pytest.approx([0, 0.2, 0.4])
         assert old["frame_ts"] is None and old["incident_frame"] is None
-        first = http.get("/api/v1/incidents/inc-old/clip/frames/0", params={"view": old["view"]}, headers=budi)
+        first = http.get("/api/v1/incidents/inc-old/clip/frames/0", params={"view": old["view"]}, headers=citra)
         assert first.content == frames[0]
         # The download stays as it was.
         assert read_mjpeg_avi(http.get("/api/v1/incidents/inc-clip/clip", headers=ani).content)[1] == frames
         assert _access(http, pipeline) == [
             ("ani", "inc-clip", "clip"),
-            ("budi", "inc-old", "clip_view"),
+            ("citra", "inc-old", "clip_view"),
             ("ani", "inc-clip", "clip_view"),
         ]
 
@@ -241,8 +250,10 @@ def test_faces_are_blurred_in_exports_and_everywhere_with_always_and_a_missing_m
     assert indoor is not None
     _ok, buf = cv2.imencode(".jpg", indoor, [cv2.IMWRITE_JPEG_QUALITY, 90])
     frames = [buf.tobytes()] * 3  # two people, one frontal and one in profile
-    pipeline = pipeline_factory("", services=("archiver",))
+    camera = "cameras:\n  - {id: cam-gate, source: /videos/gate.mp4, location: {lat: -7.98, lon: 112.63}}\n"
+    pipeline = pipeline_factory(camera, services=("archiver", "alerting"))
     evidence_dir = Path(pipeline.env["PANTAU_EVIDENCE_DIR"])
+    write_atomically(still_path(evidence_dir, "cam-gate"), portrait)  # the zone editor's latest still
     snapshot = snapshot_path(evidence_dir, "cam-gate", "inc-face")
     snapshot.parent.mkdir(parents=True)
     snapshot.write_bytes(portrait)
@@ -257,14 +268,23 @@ def test_faces_are_blurred_in_exports_and_everywhere_with_always_and_a_missing_m
                    PANTAU_CONSOLE_PORT=str(always_port))  # fmt: skip
     face, lawn = FACES["messi5.jpg"][0], (0, 280, 200, 342)
     people = FACES["basketball1.png"]
-    ani = {"Authorization": f"Bearer {pipeline.token(Role.operator, 'ani')}"}
+    ani = {"Authorization": f"Bearer {make_person(pipeline, 'ani', Role.operator).token}"}
 
     def blurred(jpeg: bytes, original: bytes, faces: tuple[tuple[int, int, int, int], ...]) -> bool:
         return all(_detail(jpeg, box) < 0.25 * _detail(original, box) for box in faces)
 
     with httpx.Client(base_url=f"http://127.0.0.1:{pipeline.console_port}", timeout=60) as http:
+        # A responder's photo from the scene, on the incident's alert.
+        pipeline.wait_count("alert_incidents", 1)
+        alert_id = http.get("/api/v1/alerts", headers=ani).json()["alerts"][0]["id"]
+        noted = http.post(f"/api/v1/alerts/{alert_id}/note", json={"photo_jpeg_b64": _b64(portrait)}, headers=ani)
+        assert noted.status_code == 200, noted.text
+        notes = http.get(f"/api/v1/alerts/{alert_id}", headers=ani).json()["notes"]
+        photo = f"/api/v1/alerts/{alert_id}/photos/{notes[-1]['detail']['photo_id']}"
         # export: what operators see on screen is the evidence as it is...
         assert http.get("/api/v1/incidents/inc-face/snapshot", headers=ani).content == portrait
+        assert http.get(photo, headers=ani).content == portrait
+        assert http.get("/api/v1/cameras/cam-gate/still", headers=ani).content == portrait
         index = http.get("/api/v1/incidents/inc-face/clip/frames", headers=ani).json()
         assert index["blurred"] is False
         shown = http.get("/api/v1/incidents/inc-face/clip/frames/1", params={"view": index["view"]}, headers=ani)
@@ -288,6 +308,8 @@ def test_faces_are_blurred_in_exports_and_everywhere_with_always_and_a_missing_m
         assert index["blurred"] is True
         shown = http.get("/api/v1/incidents/inc-face/clip/frames/0", params={"view": index["view"]}, headers=ani)
         assert blurred(shown.content, frames[0], people)
+        assert blurred(http.get(photo, headers=ani).content, portrait, (face,))
+        assert blurred(http.get("/api/v1/cameras/cam-gate/still", headers=ani).content, portrait, (face,))
     # Blurring asked for and the model missing: the console does not start, and says how to install it.
     with pytest.raises(RuntimeError, match=r"(?s)exited \(1\).*centerface.*make models"):
         pipeline.start("console-no-model", service="console", PANTAU_EVIDENCE_BLUR_FACES="export",
@@ -313,6 +335,7 @@ cameras:
     fps: 5
     width_px: 640
     realtime: false
+    object_check: null  # the walker is a drawn shape: the motion layer alone
     location: {{lat: -7.98, lon: 112.63, district: Klojen}}
     zones:
       - name: lawn
