@@ -142,7 +142,8 @@ def _config(cameras: int) -> str:
     for i in range(cameras):
         # The source is never opened: this bench runs no camera-ingest, it produces the frames itself.
         lines.append(f'  - {{id: cam-{i:02d}, source: "bench://cam-{i:02d}", fps: 5,')
-        lines.append(f"     zones: [{{name: lawn, polygon: {LAWN}, rules: [intrusion]}}]}}")
+        # The synthetic walkers are drawn shapes: the motion layer alone.
+        lines.append(f"     object_check: null, zones: [{{name: lawn, polygon: {LAWN}, rules: [intrusion]}}]}}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""One camera's detection path: frame → motion → tracks → zone rules → incidents with evidence.
+"""One camera's detection path: frame → motion → tracks → objects → zone rules → incidents with evidence.
 
 Shared by the Kafka worker (``detectors.camera_worker``) and the offline analyzer
 (``pantau analyze``), so what operators tune on recorded footage is what runs live.
@@ -7,21 +7,28 @@ Shared by the Kafka worker (``detectors.camera_worker``) and the offline analyze
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.schemas import Incident, Phase, Severity, incident_id
+from detectors.schemas import Incident, LineCrossing, Phase, Severity, incident_id
+from detectors.video.boxes import XYXY, expanded
+from detectors.video.confirm import ObjectConfirmer, SeenObject
 from detectors.video.evidence import snapshot_b64
+from detectors.video.frames import CameraFrame
+from detectors.video.models import default_models_dir
 from detectors.video.motion import MotionConfig, MotionDetector, polygon_mask
-from detectors.video.person import PersonVerifier, person_confidence
+from detectors.video.objects import ObjectDetector, Region, load_detector
 from detectors.video.static_objects import StaticObject, StaticObjectConfig, StaticObjectDetector
-from detectors.video.tamper import TamperConfig, TamperDetector, TamperKind
+from detectors.video.tamper import FreezeWatch, TamperConfig, TamperDetector, TamperKind
 from detectors.video.tracking import Track, Tracker, TrackerConfig
-from detectors.zones.config import DetectorCameraConfig
-from detectors.zones.rules import SceneFrame, TrackView, ZoneRule, build_zone_rules
+from detectors.zones.config import DetectorCameraConfig, LineCrossingConfig
+from detectors.zones.geometry import distance_to_polygon, distance_to_segment
+from detectors.zones.rules import LineCrossingRule, SceneFrame, TrackView, ZoneRule, build_zone_rules
 
 MAX_FUTURE_S = 60.0  # a frame further ahead of the detector's clock than this is refused
 STATIC_ID_BASE = 1_000_000  # static objects get ids apart from moving tracks
@@ -33,6 +40,20 @@ TAMPER_EVERY_N_FRAMES = 3
 STATIC_EVERY_N_FRAMES = 5
 STATIC_CONFIG = StaticObjectConfig(short_rate=0.4, long_rate=0.005, warmup_frames=3)
 TAMPER_CONFIG = TamperConfig(reference_frames=5, hold_frames=4, clear_frames=3, adopt_frames=10)
+STATIC_RECHECK_S = 10.0  # a still object is looked at by the object detector again after this
+_FAULT_WORDS = {
+    "covered": "Lens covered",
+    "defocused": "Camera out of focus",
+    "moved": "Camera moved",
+    "frozen": "Picture frozen",
+}
+
+
+@cache
+def shared_detector(model: str, models_dir: Path) -> ObjectDetector:
+    """One loaded network per model and process: every camera of a worker shares it (a network
+    holds tens of MB and takes ~100 ms to load)."""
+    return load_detector(model, models_dir)
 
 
 def foreground_area_frac(foreground: npt.NDArray[np.uint8], xyxy: tuple[float, float, float, float]) -> float:
@@ -45,12 +66,46 @@ def foreground_area_frac(foreground: npt.NDArray[np.uint8], xyxy: tuple[float, f
     return int(np.count_nonzero(foreground[y0:y1, x0:x1])) / (width * height)
 
 
+# Objects must be named before they reach a counting line (a crossing needs the point before it):
+# tracks this near a line are looked at, farther out than near a zone.
+LINE_MARGIN_FRAC = 0.15
+
+
+class Interest:
+    """Which tracks a camera's rules could care about: feet in or near a zone (``margin``), or near
+    a counting line. The object detector looks at nothing else."""
+
+    def __init__(self, camera: DetectorCameraConfig, margin: float) -> None:
+        self.polygons: list[list[tuple[float, float]]] = []
+        self.lines: list[tuple[tuple[float, float], tuple[float, float]]] = []
+        self.margin = margin
+        for zone in camera.zones:
+            for spec in zone.rules:
+                if isinstance(spec.params, LineCrossingConfig):
+                    self.lines.append(spec.params.line)
+                elif zone.polygon not in self.polygons:
+                    self.polygons.append(list(zone.polygon))
+
+    def __call__(self, box: XYXY) -> bool:
+        x0, _y0, x1, y1 = box
+        centre = ((x0 + x1) / 2, y1)
+        feet = ((x0, y1), centre, (x1, y1))  # a merged blob's corners may stand where its centre does not
+        for polygon in self.polygons:
+            if any(distance_to_polygon(p, polygon) <= self.margin for p in feet):
+                return True
+        return any(distance_to_segment(centre, a, b) <= LINE_MARGIN_FRAC for a, b in self.lines)
+
+
 class FrameRejected(ValueError):
     """A frame this camera's pipeline will not process (the reason goes to the dead-letter queue)."""
 
 
 class CameraPipeline:
-    """Per-camera state: background model, tracks, rule episodes, and the last frame's time."""
+    """Per-camera state: background model, tracks, objects, rule episodes, and the last frame's time.
+
+    With ``object_check`` on the camera (the default) the object detector is loaded at once:
+    a missing model fails here, with the install command, rather than running on motion alone.
+    """
 
     def __init__(
         self,
@@ -58,25 +113,45 @@ class CameraPipeline:
         tz: ZoneInfo,
         motion: MotionConfig | None = None,
         tracking: TrackerConfig | None = None,
+        models_dir: Path | None = None,
+        detector: ObjectDetector | None = None,
     ) -> None:
         self.camera = camera
         self.tz = tz
+        self.models_dir = models_dir or default_models_dir()
         self.motion = MotionDetector(motion)
         self.tracker = Tracker(tracking)
         self.rules: list[ZoneRule[Any]] = build_zone_rules(camera)
         self.static_objects: StaticObjectDetector | None = None
         self._still: list[StaticObject] = []
+        self._static_classes: dict[int, tuple[str | None, float | None, float]] = {}
         self._measure_areas = False
+        self._interest = Interest(camera, 0.05)
         self._rules_changed()
         self.last_ts: datetime | None = None
         self.frames = 0
         self._mask: npt.NDArray[np.uint8] | None = None
         self._mask_shape: tuple[int, ...] = ()
         self.tracks: list[Track] = []
+        self.objects: list[SeenObject] = []
         self.tamper = TamperDetector(TAMPER_CONFIG)
-        self.persons = PersonVerifier(camera.person_check) if camera.person_check is not None else None
+        self.freeze = FreezeWatch()
+        self.detector: ObjectDetector | None = None
+        self.confirmer: ObjectConfirmer | None = None
+        self._object_check_changed(detector)
         self.tamper_kind: TamperKind | None = None
         self._tamper_since: datetime | None = None
+        self._frozen_since: datetime | None = None
+        self.crossings: list[LineCrossing] = []
+
+    def _object_check_changed(self, detector: ObjectDetector | None = None) -> None:
+        check = self.camera.object_check
+        if check is None:
+            self.detector, self.confirmer = None, None
+            return
+        self.detector = detector or shared_detector(check.model, self.models_dir)
+        self.confirmer = ObjectConfirmer(check)
+        self._static_classes.clear()
 
     def _rules_changed(self) -> None:
         # Only cameras with an abandoned_object rule pay for the static-object models.
@@ -86,6 +161,8 @@ class CameraPipeline:
             self.static_objects = StaticObjectDetector(STATIC_CONFIG)
         # Crowd estimates need each object's moving area, measured on the motion mask.
         self._measure_areas = any(rule.name == "crowd" for rule in self.rules)
+        margin = self.camera.object_check.area_margin_frac if self.camera.object_check is not None else 0.05
+        self._interest = Interest(self.camera, margin)
 
     def reconfigure(self, camera: DetectorCameraConfig, tz: ZoneInfo | None = None) -> list[str]:
         """Take a new config of the same camera (a hot reload); returns what changed, for the log.
@@ -116,13 +193,13 @@ class CameraPipeline:
                     kept.remove(same)
                 rules.append(same or fresh)
             self.rules = rules
-            self._rules_changed()
+        self._rules_changed()
         if camera.masks != old.masks:
             changed.append("masks")
             self._mask, self._mask_shape = None, ()  # redrawn on the next frame
-        if camera.person_check != old.person_check:
-            changed.append("person_check")
-            self.persons = PersonVerifier(camera.person_check) if camera.person_check is not None else None
+        if camera.object_check != old.object_check:
+            changed.append("object_check")
+            self._object_check_changed()
         return changed
 
     def _mask_for(self, gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
@@ -140,52 +217,99 @@ class CameraPipeline:
         if ts - now > timedelta(seconds=MAX_FUTURE_S):
             raise FrameRejected(f"frame at {ts.isoformat()} is more than {MAX_FUTURE_S:.0f} s in the future")
 
-    def process(self, gray: npt.NDArray[np.uint8], ts: datetime, frame_index: int) -> list[Incident]:
-        """Run the whole path on one grayscale frame taken at ``ts``."""
+    def process(self, frame: CameraFrame, ts: datetime, frame_index: int) -> list[Incident]:
+        """Run the whole path on one frame taken at ``ts``; counting-line crossings go to :attr:`crossings`."""
+        gray = frame.gray
         self.last_ts = ts
         self.frames += 1
-        incidents = self._tamper(gray, ts, frame_index) if self.frames % TAMPER_EVERY_N_FRAMES == 1 else []
+        ts_s = ts.timestamp()
+        incidents = self._frozen(gray, ts, frame_index)
+        if self.frames % TAMPER_EVERY_N_FRAMES == 1:
+            incidents += self._tamper(gray, ts, frame_index)
         result = self.motion.process(gray, self._mask_for(gray))
         self.tracks = self.tracker.update(result.blobs, ts.timestamp())
+        if self.confirmer is not None and self.detector is not None:
+            detector = self.detector
+            self.objects = self.confirmer.update(
+                self.tracks, ts_s, lambda region: detector.detect(frame.colour, region), self._interest
+            )
+        else:
+            self.objects = [SeenObject(t.track_id, t.xyxy, t) for t in self.tracks if t.missed_frames == 0]
         fg = result.foreground if self._measure_areas else None
+        members: dict[int, int] = {}
+        for obj in self.objects:
+            members[obj.track.track_id] = members.get(obj.track.track_id, 0) + 1
         views = tuple(
-            self._view(gray, t, ts.timestamp(), foreground_area_frac(fg, t.xyxy) if fg is not None else 0.0)
-            for t in self.tracks
-            if t.missed_frames == 0
+            TrackView(
+                obj.object_id,
+                obj.xyxy,
+                obj.bottom_centre,
+                obj.track.confirmed,
+                obj.object_class,
+                obj.score,
+                area_frac=foreground_area_frac(fg, obj.track.xyxy) / members[obj.track.track_id]
+                if fg is not None
+                else 0.0,
+            )
+            for obj in self.objects
         )
-        if self.persons is not None:
-            self.persons.forget({t.track_id for t in self.tracks})
         if self.static_objects is not None:
             if self.frames % STATIC_EVERY_N_FRAMES == 1:
                 self._still = self.static_objects.process(gray, ts.timestamp())
-            still = self._still
-            views += tuple(
-                TrackView(STATIC_ID_BASE + o.object_id, o.xyxy, o.bottom_centre, False, 0.8, o.static_s) for o in still
-            )
+            views += tuple(self._static_view(frame, o, ts_s) for o in self._still)
         local = ts.astimezone(self.tz).time()
+        check = self.camera.object_check
         for rule in self.rules:
             # While the view is tampered with, what motion sees is not the scene: zones stand down.
-            armed = self.tamper_kind is None and rule.zone.schedule.armed_at(local)
-            incidents.extend(rule.process(SceneFrame(self.camera, frame_index, ts, views, armed)))
-        return [self._with_snapshot(gray, incident) for incident in incidents]
+            armed = self.tamper_kind is None and self._frozen_since is None and rule.zone.schedule.armed_at(local)
+            scene = SceneFrame(
+                self.camera,
+                frame_index,
+                ts,
+                views,
+                armed,
+                object_model=check.model if check is not None else None,
+                min_score=check.min_score if check is not None else 0.5,
+            )
+            incidents.extend(rule.process(scene))
+            if isinstance(rule, LineCrossingRule):
+                self.crossings.extend(rule.take_crossings())
+        return [self._with_snapshot(frame, incident) for incident in incidents]
 
-    def _view(self, gray: npt.NDArray[np.uint8], track: Track, ts_s: float, area_frac: float) -> TrackView:
-        """What the zone rules see of a track; with a person check, whether it is a person decides."""
-        confirmed, score, confidence = track.confirmed, None, 0.9
-        if self.persons is not None and track.confirmed:
-            passed, score = self.persons.verify(gray, track.track_id, track.xyxy, ts_s)
-            confidence = person_confidence(score)
-            if self.persons.config.mode == "require":
-                confirmed = passed
-        return TrackView(
-            track.track_id,
-            track.xyxy,
-            track.bottom_centre,
-            confirmed,
-            confidence,
-            area_frac=area_frac,
-            person_score=score,
-        )
+    def take_crossings(self) -> list[LineCrossing]:
+        """The counting-line crossings since the last call (the worker publishes them)."""
+        crossings, self.crossings = self.crossings, []
+        return crossings
+
+    def _static_view(self, frame: CameraFrame, obj: StaticObject, ts_s: float) -> TrackView:
+        """A still object, with what the object detector sees in it (looked at once in a while)."""
+        object_id = STATIC_ID_BASE + obj.object_id
+        cls: str | None
+        score: float | None
+        cls, score, checked_s = self._static_classes.get(object_id, (None, None, -1e18))
+        if self.detector is not None and ts_s - checked_s >= STATIC_RECHECK_S:
+            height = obj.xyxy[3] - obj.xyxy[1]
+            region = Region(expanded(obj.xyxy, 0.5), max(height, 0.05))
+            found = [d for d in self.detector.detect(frame.colour, region) if _covers(obj.xyxy, d.xyxy)]
+            best = max(found, key=lambda d: d.score, default=None)
+            cls, score = (best.object_class, best.score) if best is not None else (None, None)
+            self._static_classes[object_id] = (cls, score, ts_s)
+        live = {STATIC_ID_BASE + o.object_id for o in self._still}
+        for stale in [k for k in self._static_classes if k not in live]:
+            del self._static_classes[stale]
+        return TrackView(object_id, obj.xyxy, obj.bottom_centre, False, cls, score, obj.static_s)
+
+    def _frozen(self, gray: npt.NDArray[np.uint8], ts: datetime, frame_index: int) -> list[Incident]:
+        result = self.freeze.process(gray, ts.timestamp())
+        if result.raised:
+            self._frozen_since = ts
+            return [
+                self._tamper_incident("frozen", Phase.raised, ts, ts, frame_index, {"same_s": round(result.same_s, 1)})
+            ]
+        if result.cleared and self._frozen_since is not None:
+            since, self._frozen_since = self._frozen_since, None
+            return [self._tamper_incident("frozen", Phase.cleared, since, ts, frame_index)]
+        return []
 
     def _tamper(self, gray: npt.NDArray[np.uint8], ts: datetime, frame_index: int) -> list[Incident]:
         result = self.tamper.process(gray)
@@ -200,10 +324,15 @@ class CameraPipeline:
         return out
 
     def _tamper_incident(
-        self, kind: TamperKind, phase: Phase, episode_ts: datetime, ts: datetime, frame_index: int
+        self,
+        kind: TamperKind,
+        phase: Phase,
+        episode_ts: datetime,
+        ts: datetime,
+        frame_index: int,
+        measured: dict[str, Any] | None = None,
     ) -> Incident:
         camera = self.camera
-        words = {"covered": "Lens covered", "defocused": "Camera out of focus", "moved": "Camera moved"}[kind]
         return Incident(
             id=incident_id(f"tamper:{kind}", camera.id, phase, episode_ts),
             type="tamper",
@@ -215,13 +344,24 @@ class CameraPipeline:
             detected_at=ts,
             severity=Severity.high,
             location=camera.location,
-            title=f"{'Cleared: ' if phase is Phase.cleared else ''}{words} ({camera.name or camera.id})",
-            evidence={"tamper_kind": kind, "frame": frame_index, "camera": camera.id},
+            title=f"{'Cleared: ' if phase is Phase.cleared else ''}{_FAULT_WORDS[kind]} ({camera.name or camera.id})",
+            evidence={"tamper_kind": kind, "frame": frame_index, "camera": camera.id, **(measured or {})},
         )
 
     @staticmethod
-    def _with_snapshot(gray: npt.NDArray[np.uint8], incident: Incident) -> Incident:
+    def _with_snapshot(frame: CameraFrame, incident: Incident) -> Incident:
         box = incident.evidence.get("bbox_xyxy")
         xyxy = (box[0], box[1], box[2], box[3]) if isinstance(box, list) and len(box) == 4 else None
-        evidence = {**incident.evidence, "snapshot_jpeg_b64": snapshot_b64(gray, xyxy)}
+        label = None
+        if incident.object_class is not None and incident.confidence is not None:
+            label = f"{incident.object_class} {incident.confidence:.2f}"
+        # The colour picture at the frame's own size: what an operator needs to see who or what it is.
+        evidence = {**incident.evidence, "snapshot_jpeg_b64": snapshot_b64(frame.colour, xyxy, label, width_px=None)}
         return incident.model_copy(update={"evidence": evidence})
+
+
+def _covers(still: XYXY, detection: XYXY) -> bool:
+    """Whether a detection is of the still object: their boxes overlap by half the smaller one."""
+    from detectors.video.boxes import overlap_of_smaller
+
+    return overlap_of_smaller(still, detection) >= 0.5

@@ -29,11 +29,20 @@ from kafka import KafkaProducer
 from kafka.structs import TopicPartition
 from pydantic import Field, ValidationError
 
-from detectors.camera_pipeline import CameraPipeline, FrameRejected
-from detectors.schemas import INCIDENTS_TOPIC, TOPIC_INCIDENTS, Incident, Phase
+from detectors.camera_pipeline import CameraPipeline, FrameRejected, shared_detector
+from detectors.schemas import (
+    INCIDENTS_TOPIC,
+    LINE_CROSSINGS_TOPIC,
+    TOPIC_INCIDENTS,
+    TOPIC_LINE_CROSSINGS,
+    Incident,
+    Phase,
+)
 from detectors.stills import StillWriter
 from detectors.video.clips import ClipRecorder, keep_snapshot, sweep
-from detectors.video.evidence import decode_gray, decoded_size
+from detectors.video.evidence import decoded_size
+from detectors.video.frames import CameraFrame
+from detectors.video.models import ModelMissing, default_models_dir
 from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig
 from ingest.cameras.schemas import FRAMES_TOPIC, TOPIC_FRAMES, FrameMeta
 from pantau.config import format_validation_error, load_config_file, parse_section
@@ -71,6 +80,10 @@ class Settings(CommonSettings):
     )
     config_check_interval_s: float = Field(
         2.0, gt=0, description="Seconds between checks of the config file for changed zones (hot reload)"
+    )
+    models_dir: Path = Field(
+        default_factory=default_models_dir,
+        description="Folder of the object detectors' network files (`make models`; default .pantau/models)",
     )
 
 
@@ -157,6 +170,8 @@ class CameraDetectorWorker(HandlerDefaults):
         self.dead_letters = dead_letters
         self.partitions = partitions
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
+        self.crossings_topic = settings.topic(TOPIC_LINE_CROSSINGS)
+        self.models_dir = settings.models_dir
         self.pipelines: dict[str, CameraPipeline] = {}
         self.frames = 0
         self.evidence_dir = settings.evidence_dir
@@ -207,15 +222,18 @@ class CameraDetectorWorker(HandlerDefaults):
         meta = FrameMeta.from_headers(camera_id, list(rec.headers or []))
         pipeline = self.pipelines.get(camera_id)
         if pipeline is None:
-            pipeline = self.pipelines[camera_id] = CameraPipeline(camera, self.tz)
+            pipeline = self.pipelines[camera_id] = CameraPipeline(camera, self.tz, models_dir=self.models_dir)
         pipeline.check(meta.capture_ts, now)
-        gray = decode_gray(rec.value or b"", meta.width_px)
+        frame = CameraFrame.from_jpeg(rec.value or b"", meta.width_px)
+        gray = frame.gray
         if (gray.shape[1], gray.shape[0]) != decoded_size(meta.width_px, meta.height_px):
             raise ValueError(f"frame is not the {meta.width_px}x{meta.height_px} its headers announce")
         self.frames += 1
         self.clips.add_frame(camera_id, meta.capture_ts, rec.value)
         self.stills.offer(camera_id, rec.value)
-        incidents = pipeline.process(gray, meta.capture_ts, meta.seq)
+        incidents = pipeline.process(frame, meta.capture_ts, meta.seq)
+        for crossing in pipeline.take_crossings():
+            self.producer.send(self.crossings_topic, key=crossing.key(), value=dumps(crossing))
         # The frame that triggered them: its id follows the incidents into alerting's logs.
         return [
             self._with_clip(camera_id, incident.model_copy(update={"correlation_id": meta.frame_id}))
@@ -268,6 +286,11 @@ class CameraDetectorWorker(HandlerDefaults):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             log.error("config file changed but is invalid, the running config stays: %s: timezone: %s", source, exc)
             return False
+        try:
+            load_models(config, self.models_dir)
+        except ModelMissing as exc:
+            log.error("config file changed but cannot be applied, the running config stays: %s", exc)
+            return False
         self.apply_config(config)
         return True
 
@@ -286,8 +309,8 @@ class CameraDetectorWorker(HandlerDefaults):
             camera_id
             for camera_id, camera in new.items()
             if camera_id in old
-            and (camera.zones, camera.masks, camera.person_check)
-            != (old[camera_id].zones, old[camera_id].masks, old[camera_id].person_check)
+            and (camera.zones, camera.masks, camera.object_check)
+            != (old[camera_id].zones, old[camera_id].masks, old[camera_id].object_check)
         )
         # A snapshot of the items: a rebalance may drop pipelines from the client's network thread.
         for camera_id, pipeline in list(self.pipelines.items()):
@@ -316,11 +339,19 @@ class CameraDetectorWorker(HandlerDefaults):
         return reloaded
 
 
+def load_models(config: CameraDetectorsConfig, models_dir: Path) -> None:
+    """Load every object detector the cameras name, so a missing model fails now, naming the
+    install command, rather than at a camera's first frame (or never, on motion alone)."""
+    for model in sorted({c.object_check.model for c in config.cameras if c.object_check is not None}):
+        shared_detector(model, models_dir)
+
+
 def build(settings: Settings) -> ConsumerLoop:
     # Stamped before loading, so that an edit made while starting up is not missed.
     watcher = ConfigWatcher(settings.config, settings.config_check_interval_s) if settings.config else None
     config = parse_section(CameraDetectorsConfig, load_config_file(settings.config), str(settings.config or "<none>"))
-    ensure_topics(settings, [FRAMES_TOPIC, INCIDENTS_TOPIC, DLQ_TOPIC])
+    load_models(config, settings.models_dir)
+    ensure_topics(settings, [FRAMES_TOPIC, INCIDENTS_TOPIC, LINE_CROSSINGS_TOPIC, DLQ_TOPIC])
     consumer = make_consumer(
         settings,
         client_id="pantau-camera-detectors",

@@ -302,6 +302,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_footage(_args: argparse.Namespace) -> int:
+    from pantau.footage import ensure_opencv_footage
+
+    folder = ensure_opencv_footage()
+    for name in sorted(p.name for p in folder.iterdir() if p.suffix == ".avi"):
+        print(folder / name)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "cameras":
         from detectors.bench_cameras import bench_cameras
@@ -318,7 +327,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "detect":
         from detectors.bench import bench_detect, render_figures
 
-        print(render_figures(bench_detect(frames=args.frames)))
+        print(render_figures(bench_detect(frames=args.frames, video=args.video)))
+        return 0
+    if args.what == "analyze":
+        from detectors.bench import bench_analyze
+
+        if args.video is None:
+            print("pantau: bench analyze needs --video FILE (e.g. `pantau footage` fetches vtest.avi)", file=sys.stderr)
+            return 2
+        print(bench_analyze(args.video).render())
         return 0
     if args.what == "alerting":
         from alerting.bench import bench_alerting
@@ -402,7 +419,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print("pantau: --start needs a timezone, e.g. 2026-11-27T19:00:00+07:00", file=sys.stderr)
         return 2
     count = 0
-    for incident in analyze(args.video, config, args.camera, start, args.annotate):
+    for incident in analyze(args.video, config, args.camera, start, args.annotate, as_ingest=args.as_ingest):
         sys.stdout.buffer.write(orjson.dumps(incident) + b"\n")
         sys.stdout.flush()
         count += 1
@@ -510,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=None, help="only this model (repeatable); default: all")
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("footage", help="fetch real CCTV test footage (Debian's opencv-doc) and print its paths")
+    p.set_defaults(func=cmd_footage)
+
     p = sub.add_parser("vapid-keys", help="print a new VAPID key pair for the Web Push channel")
     p.set_defaults(func=cmd_vapid_keys)
 
@@ -524,7 +544,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("bench", help="benchmarks against the running pipeline")
-    p.add_argument("what", choices=["sensors", "detect", "cameras", "alerting", "console", "history", "workers"])
+    p.add_argument(
+        "what", choices=["sensors", "detect", "analyze", "cameras", "alerting", "console", "history", "workers"]
+    )
+    p.add_argument("--video", type=Path, default=None, help="detect, analyze: a recording to run on (vtest.avi)")
     p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
     p.add_argument("--clients", type=int, default=1000, help="console: websocket clients (--rate: changes/s, 100)")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
@@ -562,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", required=True, help="the camera (zones, masks, fps) whose settings to apply")
     p.add_argument("--annotate", type=Path, default=None, help="write an annotated video here (.mp4)")
     p.add_argument("--start", default=None, help="wall-clock time of the first frame (ISO-8601 with zone)")
+    p.add_argument(
+        "--as-ingest", action="store_true", help="JPEG-encode and decode each frame as ingest and the worker do"
+    )
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("schemas", help="write the JSON schemas of the topics' messages")

@@ -377,7 +377,8 @@ def _camera_config(cameras: int, home: Path) -> str:
     lines = ["cameras:"]
     for i in range(cameras):
         lines.append(f'  - {{id: cam-{i:02d}, source: "{videos[i % len(videos)]}", fps: {CAMERA_FPS}, loop: true,')
-        lines.append(f"     zones: [{{name: lawn, polygon: {LAWN}, rules: [intrusion]}}]}}")
+        # The synthetic walkers are drawn shapes: the motion layer alone.
+        lines.append(f"     object_check: null, zones: [{{name: lawn, polygon: {LAWN}, rules: [intrusion]}}]}}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,23 +1,9 @@
-"""Classical (OpenCV) camera detection: lighting-robust motion blobs and a small multi-object tracker.
+"""Camera detection on frames: lighting-robust motion blobs (:mod:`~detectors.video.motion`), a small
+tracker that confirms only objects that really travel (:mod:`~detectors.video.tracking`), object
+confirmation by a CNN on crops around them (:mod:`~detectors.video.objects`,
+:mod:`~detectors.video.confirm`), camera faults (:mod:`~detectors.video.tamper`), left-behind objects
+(:mod:`~detectors.video.static_objects`) and evidence. :mod:`~detectors.video.synthetic` renders
+seeded scenes with ground truth to test them against.
 
-:mod:`detectors.video.motion` turns grayscale frames into foreground blobs, :mod:`detectors.video.tracking`
-links blobs into tracks and only confirms the ones that really travel, and :mod:`detectors.video.synthetic`
-renders seeded scenes with ground truth and nuisances (lighting, IR switch, noise, rain, shake, foliage)
-to test both against.
+Nothing is imported here, so that the light modules (box geometry, object classes) do not load OpenCV.
 """
-
-from __future__ import annotations
-
-from detectors.video.motion import Blob, MotionConfig, MotionDetector, MotionResult, polygon_mask
-from detectors.video.tracking import Track, Tracker, TrackerConfig
-
-__all__ = [
-    "Blob",
-    "MotionConfig",
-    "MotionDetector",
-    "MotionResult",
-    "Track",
-    "Tracker",
-    "TrackerConfig",
-    "polygon_mask",
-]

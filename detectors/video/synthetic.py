@@ -179,6 +179,10 @@ class SceneSpec:
     width_px: int = 640
     height_px: int = 360
     seed: int = 0
+    # Every real camera's picture carries some sensor noise, so no two frames are the same; 0 renders
+    # a perfectly still picture, which is what a frozen feed looks like. Drawn from a generator of
+    # its own, so it changes no other random choice.
+    base_noise_levels: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +331,7 @@ def render(spec: SceneSpec) -> Iterator[SyntheticFrame]:
     rng = np.random.default_rng(spec.seed)
     # A separate stream for tampering, so its draws never shift the scene's own random choices.
     tamper_rng = np.random.default_rng([spec.seed, 0x7A3])
+    noise_rng = np.random.default_rng([spec.seed, 0x5E5])
     moves = [n for n in spec.nuisances if isinstance(n, CameraMoved)]
     w, h = spec.width_px, spec.height_px
     shake = next((n for n in spec.nuisances if isinstance(n, CameraShake)), None)
@@ -388,6 +393,8 @@ def render(spec: SceneSpec) -> Iterator[SyntheticFrame]:
         for nuisance in spec.nuisances:
             if isinstance(nuisance, SensorNoise):
                 frame = frame + rng.normal(0.0, nuisance.sigma_levels, frame.shape).astype(np.float32)
+        if spec.base_noise_levels > 0:
+            frame = frame + noise_rng.normal(0.0, spec.base_noise_levels, frame.shape).astype(np.float32)
         gray: Gray = np.clip(frame, 0, 255).astype(np.uint8)
         yield SyntheticFrame(index, t_s, gray, truth)
 

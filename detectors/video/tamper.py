@@ -1,7 +1,8 @@
-"""Camera tamper detection on grayscale frames: a covered lens, a defocused lens, a moved camera.
+"""Camera faults on grayscale frames: a covered lens, a defocused lens, a moved camera, a frozen picture.
 
-See :class:`TamperDetector` for how it works. It runs on a small downscaled copy (160 px wide by
-default) with whole-array OpenCV operations, well under a millisecond of work per 640x360 frame.
+See :class:`TamperDetector` for the first three and :class:`FreezeWatch` for the last. Tamper runs on
+a small downscaled copy (160 px wide by default) with whole-array OpenCV operations, well under a
+millisecond of work per 640x360 frame.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Gray = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
 MatLike = npt.NDArray[Any]
-TamperKind = Literal["covered", "defocused", "moved"]
+TamperKind = Literal["covered", "defocused", "moved", "frozen"]
 GridCount = Annotated[int, Field(ge=1, le=16)]
 
 # Gaussian scales (work pixels) of the three band edges used for sharpness and texture: band "fine" is
@@ -319,3 +320,76 @@ class TamperDetector:
         self._ref_texture_levels, self._ref_sharpness = m.texture_levels, m.sharpness
         self._candidate_view, self._stable_frames = None, 0
         return True
+
+
+class FreezeConfig(BaseModel):
+    """Tuning of :class:`FreezeWatch`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    frozen_s: float = Field(3.0, gt=0, description="the same picture this long is reported as frozen")
+    levels: int = Field(2, ge=0, le=50, description="a pixel changed by more than this many gray levels has changed")
+    changed_px_frac: float = Field(
+        0.0005, ge=0, lt=1, description="fewer changed pixels than this fraction of the frame: the same picture"
+    )
+    clear_frames: int = Field(2, ge=1, description="frames with a changed picture before a frozen feed is cleared")
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeResult:
+    """``frozen`` while reported; ``raised``/``cleared`` on the frame it starts/ends being reported."""
+
+    frozen: bool
+    raised: bool
+    cleared: bool
+    changed_frac: float  # of the pixels, against the previous frame
+    same_s: float  # how long the picture has not changed
+
+
+class FreezeWatch:
+    """Frames that keep arriving while the picture has stopped changing: a hung encoder or video server.
+
+    A live camera's picture never repeats exactly: sensor noise alone changes most pixels by a few
+    levels from frame to frame, even in a still scene, and an encoder's key frames refresh every
+    block. A picture of which fewer than ``changed_px_frac`` of the pixels changed by more than
+    ``levels`` is the same picture; the same picture for ``frozen_s`` is reported (video loss is
+    the other case: no frames at all, which camera health reports). Known limit: an encoder that
+    sends only skip blocks for a perfectly still, noise-free scene between key frames that are more
+    than ``frozen_s`` apart looks frozen; raise ``frozen_s`` above the key-frame interval for it.
+    """
+
+    def __init__(self, config: FreezeConfig | None = None) -> None:
+        self.config = config or FreezeConfig()
+        self._prev: Gray | None = None
+        self._prev_ts_s = 0.0
+        self._same_since_s: float | None = None
+        self._changed_frames = 0
+        self.frozen = False
+
+    def reset(self) -> None:
+        self._prev, self._same_since_s, self._changed_frames, self.frozen = None, None, 0, False
+
+    def process(self, gray: Gray, ts_s: float) -> FreezeResult:
+        cfg = self.config
+        prev, self._prev = self._prev, gray
+        prev_ts_s, self._prev_ts_s = self._prev_ts_s, ts_s
+        if prev is None or prev.shape != gray.shape:
+            self._same_since_s = None
+            return FreezeResult(self.frozen, False, False, 1.0, 0.0)
+        diff = cv2.absdiff(gray, prev)
+        _, changed = cv2.threshold(diff, cfg.levels, 255, cv2.THRESH_BINARY)
+        changed_frac = cv2.countNonZero(changed) / max(gray.size, 1)
+        raised = cleared = False
+        if changed_frac < cfg.changed_px_frac:
+            self._changed_frames = 0
+            if self._same_since_s is None:
+                self._same_since_s = prev_ts_s  # the picture has not changed since the previous frame
+            if not self.frozen and ts_s - self._same_since_s >= cfg.frozen_s:
+                self.frozen = raised = True
+        else:
+            self._same_since_s = None
+            self._changed_frames += 1
+            if self.frozen and self._changed_frames >= cfg.clear_frames:
+                self.frozen, cleared = False, True
+        same_s = ts_s - self._same_since_s if self._same_since_s is not None else 0.0
+        return FreezeResult(self.frozen, raised, cleared, changed_frac, same_s)

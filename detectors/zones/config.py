@@ -15,14 +15,56 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.schemas import Severity
-from detectors.video.person import PersonCheckConfig
+from detectors.video.classes import CITY_CLASSES, PERSON, check_classes
 from ingest.cameras.config import CameraConfig
 
 NormalizedPoint = Annotated[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]], ...]
 _SCHEDULE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
-class IntrusionConfig(BaseModel):
+class ObjectCheckConfig(BaseModel):
+    """``object_check`` of a camera: moving objects are looked at by a CNN object detector, and the
+    zone rules count only the objects of their classes (how often: :mod:`detectors.video.confirm`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    model: Literal["ssd-mobilenet-v2", "yolov3-tiny"] = Field("ssd-mobilenet-v2", description="the object detector")
+    min_score: float = Field(
+        0.5, gt=0, lt=1, description="least detector score for an object to count (a rule may set its own)"
+    )
+    min_hits: int = Field(2, ge=1, description="frames a track needs before it is looked at")
+    recheck_s: float = Field(1.0, gt=0, description="a track with nothing found is looked at again after this")
+    max_recheck_s: float = Field(4.0, gt=0, description="... doubling while nothing is found, up to this")
+    merged_recheck_s: float = Field(1.5, gt=0, description="a track holding several objects: looked at this often")
+    verify_s: float = Field(5.0, gt=0, description="a track holding one object is looked at again after this")
+    max_checks_per_frame: int = Field(2, ge=1, le=16, description="crops given to the detector per frame at most")
+    margin_frac: float = Field(0.3, ge=0, le=2, description="context around a track's box in its crop")
+    area_margin_frac: float = Field(
+        0.05, ge=0, le=1, description="tracks farther than this from every zone and line are not looked at"
+    )
+
+
+class ObjectRuleConfig(BaseModel):
+    """What a zone rule counts on a camera with ``object_check``: objects of ``classes`` (COCO names)
+    with a detector score of at least ``min_score`` (unset: the camera's ``object_check.min_score``).
+    On a camera without ``object_check`` every confirmed moving object counts, as motion alone sees
+    them, and the incidents say they were not verified."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    classes: tuple[str, ...] = (PERSON,)
+    min_score: float | None = Field(None, gt=0, lt=1, description="least detector score (unset: the camera's)")
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _known_classes(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("classes must be a non-empty list of object classes")
+        return check_classes([str(v) for v in value])
+
+
+class IntrusionConfig(ObjectRuleConfig):
     """A confirmed track's bottom-centre inside the zone for ``min_frames`` frames; one incident per
     stay, which survives absences shorter than ``grace_s`` (and a new track where the old was lost)."""
 
@@ -31,7 +73,7 @@ class IntrusionConfig(BaseModel):
     grace_s: float = Field(1.0, ge=0, description="absences shorter than this do not start a new incident")
 
 
-class LoiteringConfig(BaseModel):
+class LoiteringConfig(ObjectRuleConfig):
     """Someone inside the zone for at least ``min_s`` seconds.
 
     People who stay somewhere get occluded by passers-by and lose their track now and then: an
@@ -47,7 +89,7 @@ class LoiteringConfig(BaseModel):
     )
 
 
-class CrowdConfig(BaseModel):
+class CrowdConfig(ObjectRuleConfig):
     """More than ``max_people`` people, or moving people covering more than ``max_occupancy`` of the
     zone, held for ``min_s`` seconds; cleared after ``clear_s`` back under.
 
@@ -74,20 +116,38 @@ class CrowdConfig(BaseModel):
         return self
 
 
-class LineCrossingConfig(BaseModel):
-    """A confirmed track's bottom-centre crossing ``line``; ``in`` is from its left to its right side, as seen
-    on the image from the line's first point towards its second."""
+class LineCrossingConfig(ObjectRuleConfig):
+    """An object's bottom-centre crossing ``line``; ``in`` is from its left to its right side, as seen
+    on the image from the line's first point towards its second. Every crossing is counted (the
+    planners' counts, ``pantau.line-crossings.v1``); incidents are raised for ``direction``, unless
+    ``alert`` is false (a counting line only). Counts people and vehicles by default."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     line: tuple[NormalizedPoint, NormalizedPoint]
     direction: Literal["in", "out", "both"] = "both"
+    alert: bool = Field(True, description="raise an incident per crossing in `direction` (false: count only)")
+    classes: tuple[str, ...] = CITY_CLASSES
 
 
 class AbandonedObjectConfig(BaseModel):
-    """A new object that stays still inside the zone for at least ``min_s`` seconds."""
+    """A new object that stays still inside the zone for at least ``min_s`` seconds; on a camera with
+    ``object_check``, not one the detector sees as a person (of ``not_classes``) with at least
+    ``min_score`` (a bag is often too small for the detector to name: an object it cannot name still
+    counts, and says so)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     min_s: float = Field(30.0, gt=0)
+    not_classes: tuple[str, ...] = (PERSON,)
+    min_score: float | None = Field(None, gt=0, lt=1, description="least detector score (unset: the camera's)")
+
+    @field_validator("not_classes", mode="before")
+    @classmethod
+    def _known_classes(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ValueError("not_classes must be a list of object classes")
+        return check_classes([str(v) for v in value])
 
 
 RULE_CONFIGS: dict[str, type[BaseModel]] = {
@@ -188,7 +248,20 @@ class DetectorCameraConfig(CameraConfig):
 
     masks: list[list[NormalizedPoint]] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
-    person_check: PersonCheckConfig | None = None
+    object_check: ObjectCheckConfig | None = Field(
+        default_factory=ObjectCheckConfig,
+        description="moving objects confirmed by a CNN object detector (null: motion only, incidents unverified)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_person_check(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("person_check") is not None:
+            raise ValueError(
+                "person_check (the HOG person check) was replaced by object_check: a CNN object detector; "
+                "write `object_check: {min_score: 0.5}` (or `object_check: null` for motion only)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _unique_zones(self) -> DetectorCameraConfig:

@@ -40,3 +40,20 @@ def segments_intersect(p1: Point, p2: Point, line: tuple[Point, Point]) -> bool:
     d3 = side_of_line(a, (p1, p2))
     d4 = side_of_line(b, (p1, p2))
     return d3 * d4 <= 0
+
+
+def distance_to_segment(point: Point, a: Point, b: Point) -> float:
+    """Shortest distance from ``point`` to the segment a-b (normalized units)."""
+    (px, py), (ax, ay), (bx, by) = point, a, b
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / length2))
+    return float(((px - ax - t * dx) ** 2 + (py - ay - t * dy) ** 2) ** 0.5)
+
+
+def distance_to_polygon(point: Point, polygon: list[Point]) -> float:
+    """0 inside the polygon, else the distance to its nearest edge."""
+    if point_in_polygon(point, polygon):
+        return 0.0
+    n = len(polygon)
+    return min(distance_to_segment(point, polygon[i], polygon[(i + 1) % n]) for i in range(n))

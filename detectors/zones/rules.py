@@ -2,8 +2,11 @@
 
 Each rule has one verb, ``process(frame) -> list[Incident]``, a pydantic config
 (:mod:`detectors.zones.config`), and is registered by name in :data:`ZONE_RULES`. Rules see tracks,
-not pixels: the video pipeline (motion, tracking) produces :class:`TrackView` objects, so the rules
-are tested without video. An *episode* (a person entering a zone, a crowd forming) gives one
+not pixels: the video pipeline (motion, tracking, object confirmation) produces :class:`TrackView`
+objects, so the rules are tested without video. On a camera with ``object_check`` a rule counts only
+objects of its ``classes`` with at least its ``min_score`` (:meth:`ZoneRule.counts`); on a camera
+without, every moving object that motion confirmed, and its incidents say they were not verified.
+An *episode* (a person entering a zone, a crowd forming) gives one
 incident, not one per frame; its id derives from camera, zone, rule and the episode's start, so a
 replay gives the same id.
 """
@@ -17,11 +20,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from detectors.schemas import Incident, Phase, Severity, incident_id
+from detectors.schemas import Incident, LineCrossing, Phase, Severity, crossing_id, incident_id
 from detectors.zones.config import (
     AbandonedObjectConfig,
     CrowdConfig,
@@ -36,27 +39,37 @@ from detectors.zones.geometry import Point, point_in_polygon, segments_intersect
 
 @dataclass(frozen=True)
 class TrackView:
-    """What a zone rule knows of a tracked object in one frame."""
+    """What a zone rule knows of a tracked object in one frame.
+
+    ``confirmed``: motion confirmed it (it travelled); ``object_class`` and ``score``: what the object
+    detector saw in it (None: not identified, or a camera without object confirmation).
+    """
 
     track_id: int
     xyxy: tuple[float, float, float, float]
     bottom_centre: Point
     confirmed: bool
-    confidence: float = 0.9
+    object_class: str | None = None
+    score: float | None = None
     static_s: float = 0.0  # how long the object has not moved (abandoned objects)
     area_frac: float = 0.0  # its moving (foreground) area, fraction of the frame; 0: not measured
-    person_score: float | None = None  # the HOG person check's best margin, when the camera has one
 
 
 @dataclass(frozen=True)
 class SceneFrame:
-    """One analysed frame of a camera: when, which frame, and the tracks in it."""
+    """One analysed frame of a camera: when, which frame, and the tracks in it.
+
+    ``object_model`` names the object detector of a camera with object confirmation (None: motion
+    only), whose objects count with ``min_score`` unless a rule sets its own.
+    """
 
     camera: DetectorCameraConfig
     frame_index: int
     ts: datetime
     tracks: tuple[TrackView, ...]
     armed: bool = True  # the zone's schedule, evaluated by the caller in the config's timezone
+    object_model: str | None = None
+    min_score: float = 0.5
 
 
 C = TypeVar("C", bound=BaseModel)
@@ -78,6 +91,17 @@ class ZoneRule(ABC, Generic[C]):
     def inside(self, track: TrackView) -> bool:
         return point_in_polygon(track.bottom_centre, self.zone.polygon)
 
+    def counts(self, track: TrackView, frame: SceneFrame) -> bool:
+        """Whether the rule counts this object: of its classes and score when objects are checked,
+        confirmed by its travel when the camera has motion only."""
+        if frame.object_model is None:
+            return track.confirmed
+        if track.object_class is None or track.score is None:
+            return False
+        classes: tuple[str, ...] = getattr(self.params, "classes", ())
+        own: float | None = getattr(self.params, "min_score", None)
+        return track.object_class in classes and track.score >= (own if own is not None else frame.min_score)
+
     def incident(
         self,
         frame: SceneFrame,
@@ -92,11 +116,22 @@ class ZoneRule(ABC, Generic[C]):
         camera = frame.camera
         rule_key = f"{self.zone.name}:{self.name}"
         details: dict[str, Any] = {"frame": frame.frame_index, "camera": camera.id}
+        confidence: float | None = 1.0  # a zone-wide measure (a crowd's count) is what was measured
+        object_class = None
         if track is not None:
             details.update(track_id=track.track_id, bbox_xyxy=list(track.xyxy))
-            if track.person_score is not None:
-                details.update(person_score=round(track.person_score, 3))
+            if frame.object_model is not None and track.score is not None:
+                confidence, object_class = round(track.score, 3), track.object_class
+                details.update(object={"class": track.object_class, "score": confidence, "model": frame.object_model})
+            else:
+                # Nobody computed a confidence: say so rather than invent one.
+                confidence = None
+                details.update(verification="motion only" if frame.object_model is None else "not identified")
+        elif frame.object_model is None:
+            confidence = None
+            details.update(verification="motion only")
         details.update(evidence or {})
+        what = f": {object_class}" if object_class else ""
         return Incident(
             id=incident_id(rule_key, camera.id, phase, episode_ts),
             type=self.name,
@@ -107,10 +142,11 @@ class ZoneRule(ABC, Generic[C]):
             ts=frame.ts,
             detected_at=frame.ts,
             severity=severity or self.zone.severity,
-            confidence=track.confidence if track is not None else 1.0,
+            confidence=confidence,
+            object_class=object_class,
             zone=self.zone.name,
             location=camera.location,
-            title=f"{title} in {self.zone.name} ({camera.name or camera.id})",
+            title=f"{title}{what} in {self.zone.name} ({camera.name or camera.id})",
             evidence=details,
         )
 
@@ -156,7 +192,7 @@ class _PerTrackRule(ZoneRule[C]):
         self.stays: dict[int, _Stay] = {}
 
     def candidates(self, frame: SceneFrame) -> list[TrackView]:
-        return [t for t in frame.tracks if t.confirmed and self.inside(t)]
+        return [t for t in frame.tracks if self.counts(t, frame) and self.inside(t)]
 
     def process(self, frame: SceneFrame) -> list[Incident]:
         if not frame.armed:
@@ -248,8 +284,19 @@ class AbandonedObjectRule(_PerTrackRule[AbandonedObjectConfig]):
     grace_s = 2.0  # static objects are looked for once a second
 
     def candidates(self, frame: SceneFrame) -> list[TrackView]:
-        # Abandoned objects are still by definition: they need no displacement to count.
-        return [t for t in frame.tracks if t.static_s >= self.params.min_s and self.inside(t)]
+        # Abandoned objects are still by definition: they need no displacement to count; what the
+        # detector sees as a person standing still is not one.
+        return [
+            t
+            for t in frame.tracks
+            if t.static_s >= self.params.min_s and self.inside(t) and not self._excluded(t, frame)
+        ]
+
+    def _excluded(self, track: TrackView, frame: SceneFrame) -> bool:
+        if frame.object_model is None or track.object_class is None or track.score is None:
+            return False
+        min_score = self.params.min_score if self.params.min_score is not None else frame.min_score
+        return track.object_class in self.params.not_classes and track.score >= min_score
 
     def due(self, stay: _Stay, frame: SceneFrame) -> bool:
         return True
@@ -273,40 +320,57 @@ class LineCrossingRule(ZoneRule[LineCrossingConfig]):
 
     def __init__(self, zone: ZoneConfig, params: LineCrossingConfig) -> None:
         super().__init__(zone, params)
-        self.last_point: dict[int, Point] = {}
-        self.counts = {"in": 0, "out": 0}
+        # Last point of each object, kept for a few frames: an object's id can be missing from a
+        # frame (its blob merged with another's for a moment) without losing where it was.
+        self.last_point: dict[int, tuple[Point, int]] = {}
+        self.crossings: list[LineCrossing] = []  # every crossing since the last take_crossings()
 
     def process(self, frame: SceneFrame) -> list[Incident]:
         out: list[Incident] = []
         line = self.params.line
-        current: dict[int, Point] = {}
         for track in frame.tracks:
-            if not track.confirmed:
+            if not self.counts(track, frame):
                 continue
-            current[track.track_id] = track.bottom_centre
             before = self.last_point.get(track.track_id)
-            if before is None or not segments_intersect(before, track.bottom_centre, line):
+            self.last_point[track.track_id] = (track.bottom_centre, frame.frame_index)
+            if before is None or not segments_intersect(before[0], track.bottom_centre, line):
                 continue
-            direction = "in" if side_of_line(before, line) < 0 else "out"
-            self.counts[direction] += 1
-            if frame.armed and self.params.direction in (direction, "both"):
+            direction: Literal["in", "out"] = "in" if side_of_line(before[0], line) < 0 else "out"
+            self.crossings.append(
+                LineCrossing(
+                    id=crossing_id(frame.camera.id, self.zone.name, track.track_id, frame.ts),
+                    camera=frame.camera.id,
+                    line=self.zone.name,
+                    direction=direction,
+                    object_class=track.object_class if frame.object_model is not None else None,
+                    score=round(track.score, 3) if frame.object_model is not None and track.score is not None else None,
+                    object_id=track.track_id,
+                    ts=frame.ts,
+                    location=frame.camera.location,
+                )
+            )
+            if self.params.alert and frame.armed and self.params.direction in (direction, "both"):
                 out.append(
                     self.incident(
                         frame,
                         episode_ts=frame.ts,
                         track=track,
                         title=f"Line crossed ({direction})",
-                        evidence={
-                            "direction": direction,
-                            "count_in": self.counts["in"],
-                            "count_out": self.counts["out"],
-                        },
+                        evidence={"direction": direction},
                     )
                 )
-        self.last_point = current
+        for track_id, (_, index) in list(self.last_point.items()):
+            if frame.frame_index - index > _LINE_MEMORY_FRAMES:
+                del self.last_point[track_id]
         return out
 
+    def take_crossings(self) -> list[LineCrossing]:
+        """The crossings counted since the last call (the caller publishes them)."""
+        crossings, self.crossings = self.crossings, []
+        return crossings
 
+
+_LINE_MEMORY_FRAMES = 5  # an object unseen this many frames starts afresh at the line
 _SMOOTH_S = 2.0  # crowd estimates are the median over this window: blobs split and merge frame to frame
 # A person's area is a low percentile of the last lone-person observations, taken only while the
 # zone holds at most a few objects.
@@ -357,14 +421,27 @@ class CrowdRule(ZoneRule[CrowdConfig]):
         self._learned_from: float | None = None
         self.zone_area_frac = max(polygon_area(zone.polygon), 1e-9)
 
-    def estimate(self, tracks: Sequence[TrackView]) -> tuple[int, float]:
-        """People inside and the fraction of the zone their moving area covers, for one frame."""
+    def estimate(self, tracks: Sequence[TrackView], frame: SceneFrame | None = None) -> tuple[int, float]:
+        """People inside and the fraction of the zone their moving area covers, for one frame.
+
+        With object confirmation each person the detector found counts one (it tells passers-by in
+        one blob apart); a blob it found nothing in counts by its area only when several people
+        large (a dense crowd, where a detector on a crop fails).
+        """
+        checked = frame is not None and frame.object_model is not None
         inside = [t for t in tracks if t.area_frac > 0 and self.inside(t)]
-        self._learn(inside, tracks)
+        self._learn(inside, tracks, frame)
         people, area = 0, 0.0
         for track in inside:
             persons = track.area_frac / self.person_area_frac
-            if track.confirmed:
+            if checked and frame is not None:
+                if self.counts(track, frame):
+                    people += 1
+                    area += track.area_frac
+                elif track.object_class is None and persons >= 2.5:
+                    people += round(persons)
+                    area += track.area_frac
+            elif track.confirmed:
                 people += max(1, round(persons))
                 area += track.area_frac
             elif persons >= 2.5:
@@ -372,7 +449,12 @@ class CrowdRule(ZoneRule[CrowdConfig]):
                 area += track.area_frac
         return people, area / self.zone_area_frac
 
-    def _learn(self, inside: Sequence[TrackView], tracks: Sequence[TrackView]) -> None:
+    def _is_person(self, track: TrackView, frame: SceneFrame | None) -> bool:
+        if frame is not None and frame.object_model is not None:
+            return self.counts(track, frame)
+        return track.confirmed
+
+    def _learn(self, inside: Sequence[TrackView], tracks: Sequence[TrackView], frame: SceneFrame | None) -> None:
         """Learn a person's area from confirmed tracks alone in a near-empty zone.
 
         Only while at most a few objects, covering no more than a few people's area, are inside (a
@@ -384,7 +466,9 @@ class CrowdRule(ZoneRule[CrowdConfig]):
         if len(inside) > _LEARN_MAX_OBJECTS or sum(t.area_frac for t in inside) > crowded_area:
             return
         for track in inside:
-            if track.confirmed and not any(o is not track and _overlaps(o.xyxy, track.xyxy) for o in tracks):
+            if self._is_person(track, frame) and not any(
+                o is not track and _overlaps(o.xyxy, track.xyxy) for o in tracks
+            ):
                 self._lone_areas.append(track.area_frac)
         if len(self._lone_areas) >= _LEARN_MIN_SAMPLES and self._lone_areas[-1] != self._learned_from:
             self._learned_from = self._lone_areas[-1]
@@ -395,7 +479,7 @@ class CrowdRule(ZoneRule[CrowdConfig]):
 
     def process(self, frame: SceneFrame) -> list[Incident]:
         state = self.state
-        people_now, occupancy_now = self.estimate(frame.tracks)
+        people_now, occupancy_now = self.estimate(frame.tracks, frame)
         state.window.append((frame.ts, people_now, occupancy_now))
         while (frame.ts - state.window[0][0]).total_seconds() > _SMOOTH_S:
             state.window.popleft()

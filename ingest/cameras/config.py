@@ -23,14 +23,19 @@ class CameraConfig(BaseModel):
     fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the detectors")
     width_px: int = Field(640, ge=64, le=3840, description="Detection width; height keeps the aspect ratio")
     jpeg_quality: int = Field(80, ge=10, le=100)
-    grayscale: bool = Field(True, description="Send grayscale frames (motion needs no colour; decoding is faster)")
+    grayscale: bool = Field(
+        False, description="Send grayscale frames (smaller; the object detector and evidence lose colour)"
+    )
     loop: bool = Field(False, description="Video files: start again at the end")
     realtime: bool = Field(True, description="Video files: play at the file's speed (false: as fast as possible)")
     location: Location | None = None
     name: str | None = None
     masks: list[Any] = Field(default_factory=list, description="Ignored areas (validated by the detectors)")
     zones: list[Any] = Field(default_factory=list, description="Zones and their rules (validated by the detectors)")
-    person_check: Any = Field(None, description="HOG person check of moving objects (validated by the detectors)")
+    object_check: Any = Field(
+        None, description="CNN object confirmation of moving objects (validated by the detectors; default on)"
+    )
+    person_check: Any = Field(None, description="replaced by object_check (the detectors say so when it is set)")
     retention_days: float = Field(30, gt=0, description="How long evidence of this camera is kept")
     network_timeout_s: float | None = Field(
         None,

@@ -25,6 +25,7 @@ cameras:
   - id: plaza
     source: unused.mp4
     fps: 5
+    object_check: null   # the generator's figures are shapes, not people a CNN knows: motion alone
     zones:
       - name: lawn
         polygon: {[list(p) for p in LAWN]}
@@ -92,6 +93,9 @@ def test_person_entering_the_lawn_is_one_intrusion_within_a_second(
     delay_frames = int(incidents[0]["frame"]) - entered[0]  # type: ignore[call-overload]
     assert 0 <= delay_frames <= 5, f"found {delay_frames} frames after the figure entered"
     assert incidents[0]["offset_s"] == pytest.approx(int(incidents[0]["frame"]) / 5)  # type: ignore[call-overload]
+    # Motion alone: nobody computed a confidence, and the incident says it was not verified.
+    assert incidents[0]["confidence"] is None and incidents[0]["object_class"] is None
+    assert incidents[0]["details"]["verification"] == "motion only"  # type: ignore[index]
     assert "1 incidents" in stderr
 
 

@@ -11,7 +11,17 @@ import pytest
 
 from detectors.camera_pipeline import CameraPipeline, FrameRejected
 from detectors.schemas import Incident
-from detectors.video.synthetic import CameraMoved, Defocus, FigurePath, LensCovered, LightingStep, SceneSpec, render
+from detectors.video.frames import CameraFrame
+from detectors.video.synthetic import (
+    CameraMoved,
+    Defocus,
+    FigurePath,
+    LensCovered,
+    LightingStep,
+    SceneSpec,
+    SensorNoise,
+    render,
+)
 from detectors.zones.config import DetectorCameraConfig
 
 pytestmark = pytest.mark.unit
@@ -27,6 +37,7 @@ def pipeline_factory() -> Callable[..., CameraPipeline]:
                 "id": "station",
                 "source": "x.mp4",
                 "masks": masks or [],
+                "object_check": None,  # synthetic figures are shapes: the motion layer alone
                 "zones": [{"name": "hall", "polygon": HALL, "rules": rules}],
             }
         )
@@ -41,7 +52,7 @@ def run(pipeline: CameraPipeline, spec: SceneSpec, bag_from: int | None = None) 
         gray = frame.gray.copy()
         if bag_from is not None and frame.index >= bag_from:
             cv2.rectangle(gray, (300, 280), (325, 300), 30, -1)  # a dark bag put down at frame bag_from
-        out.extend(pipeline.process(gray, T0 + timedelta(seconds=frame.ts_s), frame.index))
+        out.extend(pipeline.process(CameraFrame(gray), T0 + timedelta(seconds=frame.ts_s), frame.index))
     return out
 
 
@@ -73,7 +84,7 @@ def test_masked_area_hides_an_intruder(pipeline_factory: Callable[..., CameraPip
 def test_out_of_order_and_future_frames_are_refused(pipeline_factory: Callable[..., CameraPipeline]) -> None:
     pipeline = pipeline_factory(["intrusion"])
     frame = next(iter(render(SceneSpec(frames=1))))
-    pipeline.process(frame.gray, T0, 0)
+    pipeline.process(CameraFrame(frame.gray), T0, 0)
     with pytest.raises(FrameRejected, match="not after the last one"):
         pipeline.check(T0, now=T0)
     with pytest.raises(FrameRejected, match="in the future"):
@@ -101,3 +112,25 @@ def test_tamper_is_one_incident_raised_within_seconds_then_cleared(
     raised_frame = int(incidents[0].evidence["frame"])
     assert 40 <= raised_frame <= 40 + 15  # onset at frame 40 (8 s at 5 fps); reported within 3 s
     assert incidents[0].severity.value == "high" and incidents[0].id != incidents[1].id
+
+
+def test_a_frozen_picture_is_named_within_seconds_and_cleared_when_it_moves_again(
+    pipeline_factory: Callable[..., CameraPipeline],
+) -> None:
+    """The same picture keeps arriving (a hung encoder) for 6 s: one `frozen`, within 5 s, then
+    cleared; a live still scene (sensor noise only) never looks frozen."""
+    frames = list(render(SceneSpec(nuisances=[SensorNoise(sigma_levels=2.0)], frames=120, seed=8)))
+    pipeline = pipeline_factory(["intrusion"])
+    out: list[Incident] = []
+    for frame in frames:
+        # Frames 40..69 (8 s to 14 s at 5 fps) repeat frame 40's picture.
+        gray = frames[40].gray if 40 <= frame.index < 70 else frame.gray
+        out.extend(pipeline.process(CameraFrame(gray.copy()), T0 + timedelta(seconds=frame.ts_s), frame.index))
+    assert [(i.evidence["tamper_kind"], i.phase.value) for i in out] == [("frozen", "raised"), ("frozen", "cleared")]
+    raised_s = int(out[0].evidence["frame"]) / 5 - 8.0
+    assert 2.5 <= raised_s <= 5.0, raised_s
+    assert int(out[1].evidence["frame"]) <= 72
+    assert out[0].title.startswith("Picture frozen")
+    still = pipeline_factory(["intrusion"])
+    for frame in frames:
+        assert still.process(CameraFrame(frame.gray), T0 + timedelta(seconds=frame.ts_s), frame.index) == []

@@ -44,6 +44,7 @@ def camera_yaml(camera_id: str, zone: list[list[float]], source: str = "x.avi", 
         "source": source,
         "fps": 5,
         "zones": [{"name": "watched", "polygon": zone, "rules": ["intrusion"], "criticality": "high"}],
+        "object_check": None,  # synthetic walkers are shapes: the motion layer alone
         **extra,
     }
 
@@ -308,16 +309,17 @@ def test_pipeline_reconfigure_rebuilds_only_the_zone_layer() -> None:
     pipeline = CameraPipeline(camera(), ZoneInfo("Asia/Jakarta"))
     motion, tracker, tamper = pipeline.motion, pipeline.tracker, pipeline.tamper
     crowd = {"name": "lawn", "polygon": LAWN, "rules": [{"abandoned_object": {"min_s": 10}}, "crowd"]}
-    assert pipeline.reconfigure(camera(zones=[crowd], masks=[CORNER], person_check={"mode": "annotate"})) == [
+    assert pipeline.reconfigure(camera(zones=[crowd], masks=[CORNER], object_check={"min_score": 0.6})) == [
         "zones",
         "masks",
-        "person_check",
+        "object_check",
     ]
     assert (pipeline.motion, pipeline.tracker, pipeline.tamper) == (motion, tracker, tamper)
     assert [r.name for r in pipeline.rules] == ["abandoned_object", "crowd"]
-    assert pipeline.static_objects is not None and pipeline._measure_areas and pipeline.persons is not None
-    assert pipeline.reconfigure(camera()) == ["zones", "masks", "person_check"]
-    assert pipeline.static_objects is None and not pipeline._measure_areas and pipeline.persons is None
+    assert pipeline.static_objects is not None and pipeline._measure_areas and pipeline.confirmer is not None
+    assert pipeline.confirmer.config.min_score == 0.6 and pipeline.detector is not None
+    assert pipeline.reconfigure(camera()) == ["zones", "masks", "object_check"]
+    assert pipeline.static_objects is None and not pipeline._measure_areas and pipeline.confirmer is None
     with pytest.raises(ValueError, match="cannot take the config of gate"):
         pipeline.reconfigure(DetectorCameraConfig.model_validate(camera_yaml("gate", LAWN)))
 

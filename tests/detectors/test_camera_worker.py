@@ -61,6 +61,7 @@ cameras:
     source: "{video}"
     fps: 5
     realtime: false
+    object_check: null  # the walker is a drawn shape: the motion layer alone
     location: {{lat: -7.98, lon: 112.63, district: Klojen}}
     zones:
       - name: lawn
@@ -91,7 +92,10 @@ cameras:
                 f"camera-detectors log:\n{pipeline.log_tail('camera-detectors', 80)}"
             )
         time.sleep(0.3)
-    assert pipeline.count("alerts", "zone = 'lawn' AND priority = 2 AND district = 'Klojen'") == 1
+    # A high-criticality zone is P2, one lower for motion alone (no object check on this camera).
+    assert pipeline.count("alerts", "zone = 'lawn' AND priority = 3 AND district = 'Klojen'") == 1
+    reason = ("%motion only, no object check: one lower%",)
+    assert pipeline.count("alerts", "doc->>'priority_reason' LIKE %s", reason) == 1
     assert pipeline.wait_count("incidents", 1, "type = 'intrusion'") == 1
     with pipeline.db() as conn:
         row = conn.execute("SELECT evidence FROM incidents WHERE type = 'intrusion'").fetchone()

@@ -51,6 +51,7 @@ def _config(clip: Path) -> str:
     source: "{clip}"
     fps: 5
     realtime: true
+    object_check: null  # the clip's walker is a drawn shape: the motion layer alone
     location: {{lat: -7.98, lon: 112.63, district: Klojen}}
     zones:
       - name: lawn

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from detectors.video import MotionConfig, MotionDetector, Track, Tracker, TrackerConfig, polygon_mask
-from detectors.video.motion import Blob
+from detectors.video.motion import Blob, MotionConfig, MotionDetector, polygon_mask
 from detectors.video.synthetic import (
     CameraShake,
     FigurePath,
@@ -28,6 +27,7 @@ from detectors.video.synthetic import (
     SyntheticFrame,
     render,
 )
+from detectors.video.tracking import Track, Tracker, TrackerConfig
 
 pytestmark = pytest.mark.unit
 

@@ -206,8 +206,8 @@ def test_reference_frames_are_warm_up_then_verdicts_start() -> None:
     results = [detector.process(gray) for gray in frames]
 
     assert [r.warming_up for r in results] == [True, True, True, False]
-    assert results[-1].sharpness_ratio == pytest.approx(1.0)
-    assert results[-1].texture_ratio == pytest.approx(1.0)
+    assert results[-1].sharpness_ratio == pytest.approx(1.0, rel=0.01)
+    assert results[-1].texture_ratio == pytest.approx(1.0, rel=0.01)
     assert results[-1].response > 0.9
 
 
@@ -266,7 +266,8 @@ def test_tampering_leaves_earlier_frames_unchanged() -> None:
 
 def test_camera_moved_shifts_the_view() -> None:
     still, moved = (
-        [f.gray for f in render(SceneSpec(nuisances=n, frames=2, seed=5))]
+        # No sensor noise: the same noise on both frames would pin the correlation at no shift.
+        [f.gray for f in render(SceneSpec(nuisances=n, frames=2, seed=5, base_noise_levels=0.0))]
         for n in ([], [CameraMoved(0.1, shift_px=(30.0, -12.0))])
     )
     assert np.array_equal(still[0], moved[0])

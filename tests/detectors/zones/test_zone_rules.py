@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from detectors.schemas import Phase, Severity
 from detectors.zones.config import CameraDetectorsConfig, DetectorCameraConfig, Schedule
-from detectors.zones.rules import SceneFrame, TrackView, build_zone_rules
+from detectors.zones.rules import LineCrossingRule, SceneFrame, TrackView, build_zone_rules
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ def camera_factory() -> Callable[..., DetectorCameraConfig]:
 def track(
     track_id: int, x: float, y: float, confirmed: bool = True, static_s: float = 0.0, area_frac: float = 0.003
 ) -> TrackView:
-    return TrackView(track_id, (x - 0.01, y - 0.05, x + 0.01, y), (x, y), confirmed, 0.9, static_s, area_frac)
+    return TrackView(track_id, (x - 0.01, y - 0.05, x + 0.01, y), (x, y), confirmed, None, None, static_s, area_frac)
 
 
 def run(camera: DetectorCameraConfig, frames: list[list[TrackView]], fps: float = 5, armed: bool = True) -> list[Any]:
@@ -107,9 +107,20 @@ def test_line_crossing_counts_directions(camera_factory: Callable[..., DetectorC
     camera = camera_factory([{"name": "door", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": [line]}])
     down = [[track(1, 0.5, 0.3 + 0.1 * i)] for i in range(5)]  # crosses y=0.5 going down
     up = [[track(2, 0.5, 0.7 - 0.1 * i)] for i in range(5)]  # crosses going up
-    incidents = run(camera, [*down, [], *up])
+    rule = build_zone_rules(camera)[0]
+    assert isinstance(rule, LineCrossingRule)
+    incidents = []
+    for index, tracks in enumerate([*down, [], *up]):
+        incidents += rule.process(SceneFrame(camera, index, T0 + timedelta(seconds=index / 5), tuple(tracks)))
     assert len(incidents) == 1  # only "in" is reported
-    assert incidents[0].evidence["direction"] == "in" and incidents[0].evidence["count_in"] == 1
+    assert incidents[0].evidence["direction"] == "in"
+    # ... but both crossings are counted, for the planners.
+    crossings = rule.take_crossings()
+    assert [(c.direction, c.line, c.camera, c.object_id, c.object_class) for c in crossings] == [
+        ("in", "door", "plaza", 1, None),
+        ("out", "door", "plaza", 2, None),
+    ]
+    assert crossings[0].ts == T0 + timedelta(seconds=2 / 5) and rule.take_crossings() == []
     camera_both = camera_factory(
         [
             {
@@ -152,7 +163,7 @@ def test_a_short_dip_under_the_limit_does_not_clear_the_crowd(
 
 def test_a_dense_crowd_merged_into_one_blob_counts_by_area(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
     camera = crowd_camera(camera_factory, max_people=8, min_s=1)
-    blob = [[TrackView(1, (0.41, 0.42, 0.59, 0.58), (0.5, 0.58), True, 0.9, 0.0, 0.003 * 12)] for _ in range(10)]
+    blob = [[TrackView(1, (0.41, 0.42, 0.59, 0.58), (0.5, 0.58), True, None, None, 0.0, 0.003 * 12)] for _ in range(10)]
     incidents = run(camera, blob)
     assert len(incidents) == 1 and incidents[0].evidence["people"] == 12
 
@@ -179,7 +190,7 @@ def test_crowd_by_occupancy(camera_factory: Callable[..., DetectorCameraConfig])
 def test_crowd_learns_the_size_of_a_person_in_its_zone(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
     camera = crowd_camera(camera_factory, max_people=8, min_s=0)
     near = [[track(1, 0.5, 0.5, area_frac=0.0055)] for _ in range(150)]  # people are bigger near the camera
-    blob = [[TrackView(2, (0.41, 0.42, 0.59, 0.58), (0.5, 0.58), True, 0.9, 0.0, 0.0055 * 6)] for _ in range(15)]
+    blob = [[TrackView(2, (0.41, 0.42, 0.59, 0.58), (0.5, 0.58), True, None, None, 0.0, 0.0055 * 6)] for _ in range(15)]
     assert run(camera, near + blob) == []  # 6 people, not 11
     assert run(camera, blob) != []  # without having learned, the same blob looks like 11
 
@@ -215,3 +226,106 @@ def test_config_errors_name_the_problem(camera_factory: Callable[..., DetectorCa
         camera_factory([{"name": "z", "polygon": SQUARE, "rules": ["intrusion"]}] * 2)
     with pytest.raises(ValidationError):
         camera_factory([{"name": "z", "polygon": [[0, 0], [1.5, 0], [1, 1]], "rules": ["intrusion"]}])
+
+
+# -- with object confirmation ------------------------------------------------------------------------
+
+
+def seen(track_id: int, x: float, y: float, cls: str | None, score: float | None, confirmed: bool = False) -> TrackView:
+    """An object the detector named (or not): its motion need not be confirmed to count."""
+    return TrackView(track_id, (x - 0.01, y - 0.05, x + 0.01, y), (x, y), confirmed, cls, score, 0.0, 0.003)
+
+
+def run_checked(camera: DetectorCameraConfig, frames: list[list[TrackView]], min_score: float = 0.5) -> list[Any]:
+    rules = build_zone_rules(camera)
+    out = []
+    for index, tracks in enumerate(frames):
+        scene = SceneFrame(
+            camera, index, T0 + timedelta(seconds=index / 5), tuple(tracks), True, "yolov3-tiny", min_score
+        )
+        for rule in rules:
+            out.extend(rule.process(scene))
+    return out
+
+
+def test_with_objects_checked_a_rule_counts_only_its_classes_over_the_score(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
+    # Motion-confirmed blobs the detector found nothing in (a shadow), or saw as a car, or as a
+    # person below the score: nothing. A person the detector is sure of: one intrusion.
+    assert run_checked(camera, [[seen(1, 0.5, 0.5, None, None, confirmed=True)] for _ in range(5)]) == []
+    assert run_checked(camera, [[seen(2, 0.5, 0.5, "car", 0.9, confirmed=True)] for _ in range(5)]) == []
+    assert run_checked(camera, [[seen(3, 0.5, 0.5, "person", 0.45, confirmed=True)] for _ in range(5)]) == []
+    found = run_checked(camera, [[seen(4, 0.5, 0.5, "person", 0.83)] for _ in range(5)])
+    assert len(found) == 1
+    incident = found[0]
+    assert (incident.confidence, incident.object_class) == (0.83, "person")
+    assert incident.evidence["object"] == {"class": "person", "score": 0.83, "model": "yolov3-tiny"}
+    assert incident.title.startswith("Intrusion: person in yard")
+    # A rule's own classes and score.
+    cars = camera_factory(
+        [{"name": "yard", "polygon": SQUARE, "rules": [{"intrusion": {"classes": ["car", "truck"], "min_score": 0.8}}]}]
+    )
+    assert len(run_checked(cars, [[seen(2, 0.5, 0.5, "car", 0.9)] for _ in range(5)])) == 1
+    assert run_checked(cars, [[seen(2, 0.5, 0.5, "car", 0.7)] for _ in range(5)]) == []
+    assert run_checked(cars, [[seen(4, 0.5, 0.5, "person", 0.95)] for _ in range(5)]) == []
+
+
+def test_without_object_check_incidents_say_they_are_not_verified(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
+    found = run(camera, [[track(1, 0.5, 0.5)] for _ in range(5)])
+    assert len(found) == 1 and found[0].confidence is None and found[0].object_class is None
+    assert found[0].evidence["verification"] == "motion only"
+
+
+def test_abandoned_object_is_not_a_person_standing_still(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
+    camera = camera_factory([{"name": "hall", "polygon": SQUARE, "rules": [{"abandoned_object": {"min_s": 10}}]}])
+
+    def still(cls: str | None, score: float | None) -> list[list[TrackView]]:
+        return [[TrackView(9, (0.49, 0.45, 0.51, 0.5), (0.5, 0.5), False, cls, score, i / 5, 0.0)] for i in range(80)]
+
+    assert run_checked(camera, still("person", 0.7)) == []
+    bag = run_checked(camera, still("suitcase", 0.6))
+    assert len(bag) == 1 and bag[0].object_class == "suitcase" and bag[0].confidence == 0.6
+    unnamed = run_checked(camera, still(None, None))  # too small for the detector to name: still reported
+    assert len(unnamed) == 1 and unnamed[0].confidence is None
+    assert unnamed[0].evidence["verification"] == "not identified"
+
+
+def test_counting_line_counts_vehicles_by_class_and_alerts_on_nothing(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    line = {"line_crossing": {"line": [[0.0, 0.5], [1.0, 0.5]], "alert": False}}
+    camera = camera_factory([{"name": "jalan", "polygon": [[0, 0], [1, 0], [1, 1]], "rules": [line]}])
+    rule = build_zone_rules(camera)[0]
+    assert isinstance(rule, LineCrossingRule)
+    frames = [
+        [seen(1, 0.3, 0.3 + 0.1 * i, "car", 0.8), seen(2, 0.7, 0.7 - 0.1 * i, "motorcycle", 0.6)] for i in range(5)
+    ]
+    frames += [[seen(3, 0.5, 0.3 + 0.1 * i, "person", 0.3)] for i in range(5)]  # under the score: not counted
+    for index, tracks in enumerate(frames):
+        scene = SceneFrame(camera, index, T0 + timedelta(seconds=index / 5), tuple(tracks), True, "yolov3-tiny", 0.5)
+        assert rule.process(scene) == []
+    assert sorted((c.object_class, c.direction, c.score) for c in rule.take_crossings()) == [
+        ("car", "in", 0.8),
+        ("motorcycle", "out", 0.6),
+    ]
+
+
+def test_rule_classes_are_checked_against_the_known_ones() -> None:
+    with pytest.raises(ValidationError, match="unknown object classes dog; classes: person, bicycle"):
+        DetectorCameraConfig.model_validate(
+            {
+                "id": "c",
+                "source": "x",
+                "zones": [{"name": "z", "polygon": SQUARE, "rules": [{"intrusion": {"classes": ["dog"]}}]}],
+            }
+        )
+
+
+def test_the_hog_person_check_names_its_replacement() -> None:
+    with pytest.raises(ValidationError, match=r"person_check .* was replaced by object_check"):
+        DetectorCameraConfig.model_validate({"id": "c", "source": "x", "person_check": {"mode": "require"}})

@@ -1,0 +1,120 @@
+"""Object confirmation's policy on tracks and detections (no network: ``detect`` is given the
+answers a detector would give), so what is looked at, how often, and what comes out is pinned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from detectors.video.boxes import XYXY, covered_by
+from detectors.video.confirm import OBJECT_ID_BASE, ObjectConfirmer, SeenObject
+from detectors.video.objects import Detection, Region
+from detectors.video.tracking import Track
+from detectors.zones.config import ObjectCheckConfig
+
+pytestmark = pytest.mark.unit
+FPS = 10
+
+
+def track(track_id: int, xyxy: XYXY, hits: int = 5, missed: int = 0, confirmed: bool = True) -> Track:
+    return Track(track_id, xyxy, 0.0, 0.0, hits, hits, missed, 0.1, 0.1, confirmed)
+
+
+class World:
+    """What is really there: people's boxes; ``detect`` answers those inside the region asked about."""
+
+    def __init__(self, people: Sequence[XYXY] = (), score: float = 0.8) -> None:
+        self.people = list(people)
+        self.score = score
+        self.regions: list[Region] = []
+
+    def detect(self, region: Region) -> list[Detection]:
+        self.regions.append(region)
+        return [Detection("person", self.score, p) for p in self.people if covered_by(p, region.xyxy) > 0.9]
+
+
+def step(confirmer: ObjectConfirmer, world: World, tracks: Sequence[Track], frame: int) -> list[SeenObject]:
+    return confirmer.update(tracks, frame / FPS, world.detect)
+
+
+def test_a_new_track_is_looked_at_once_it_has_its_hits_and_then_not_again_for_a_while() -> None:
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=3, verify_s=5.0))
+    person = (0.40, 0.40, 0.46, 0.60)
+    world = World([person])
+    assert step(confirmer, world, [track(1, person, hits=2)], 0)[0].object_class is None
+    assert world.regions == []  # two hits: not yet
+    for frame in range(1, 40):  # 4 s
+        (obj,) = step(confirmer, world, [track(1, person, hits=2 + frame)], frame)
+        assert (obj.object_class, obj.score, obj.object_id) == ("person", 0.8, OBJECT_ID_BASE)
+    assert len(world.regions) == 1  # one person: looked at once until verify_s
+    for frame in range(40, 52):
+        step(confirmer, world, [track(1, person, hits=2 + frame)], frame)
+    assert len(world.regions) == 2  # again after 5 s
+
+
+def test_nothing_found_is_looked_at_again_less_and_less_often() -> None:
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1, recheck_s=1.0, max_recheck_s=4.0))
+    branch = (0.1, 0.1, 0.2, 0.3)
+    world = World([])  # a swaying branch: the detector never finds anything in it
+    looked_at = []
+    for frame in range(0, 120):  # 12 s
+        before = len(world.regions)
+        (obj,) = step(confirmer, world, [track(1, branch, hits=1 + frame, confirmed=False)], frame)
+        assert obj.object_class is None and obj.object_id == 1  # the motion track as it is
+        if len(world.regions) > before:
+            looked_at.append(frame / FPS)
+    assert looked_at == [0.0, 1.0, 3.0, 7.0, 11.0]  # 1 s, 2 s, then every 4 s
+
+
+def test_passers_by_merged_into_one_blob_are_objects_of_their_own() -> None:
+    """Three people walking close together are one motion blob; the detector's boxes inside it
+    become three objects with their own feet, and the blob itself is not an object."""
+    people = [(0.20, 0.30, 0.25, 0.50), (0.30, 0.32, 0.35, 0.52), (0.40, 0.31, 0.45, 0.51)]
+    blob = (0.20, 0.30, 0.45, 0.52)
+    world = World(people)
+    seen = step(ObjectConfirmer(ObjectCheckConfig(min_hits=1)), world, [track(7, blob)], 0)
+    assert sorted(o.bottom_centre for o in seen) == [pytest.approx((0.225, 0.50)), pytest.approx((0.325, 0.52)),
+                                                      pytest.approx((0.425, 0.51))]  # fmt: skip
+    assert len({o.object_id for o in seen}) == 3 and all(o.track.track_id == 7 for o in seen)
+
+
+def test_objects_keep_their_ids_when_their_blob_splits() -> None:
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1))
+    left, right = (0.20, 0.30, 0.25, 0.50), (0.28, 0.30, 0.33, 0.50)
+    world = World([left, right])
+    merged = step(confirmer, world, [track(1, (0.20, 0.30, 0.33, 0.50))], 0)
+    ids = {o.bottom_centre[0]: o.object_id for o in merged}
+    # Next frame the blob splits in two tracks (the merged one ends): each is looked at, and the
+    # person in it is the one seen before, not a new object.
+    split = step(confirmer, world, [track(2, left, hits=1), track(3, right, hits=1)], 1)
+    assert {o.bottom_centre[0]: o.object_id for o in split} == pytest.approx(ids)
+
+
+def test_one_object_follows_its_track_between_looks() -> None:
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1))
+    world = World([(0.40, 0.40, 0.46, 0.60)])
+    step(confirmer, world, [track(1, (0.41, 0.45, 0.45, 0.60))], 0)  # a blob of legs and body
+    (obj,) = step(confirmer, world, [track(1, (0.44, 0.47, 0.48, 0.62))], 1)  # it walked
+    assert obj.xyxy == pytest.approx((0.43, 0.42, 0.49, 0.62))  # the person's box, moved with the blob
+    assert len(world.regions) == 1
+
+
+def test_only_wanted_tracks_are_looked_at_and_at_most_so_many_per_frame() -> None:
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1, max_checks_per_frame=2))
+    tracks = [track(i, (0.1 * i, 0.1, 0.1 * i + 0.03, 0.2)) for i in range(1, 8)]
+    world = World([t.xyxy for t in tracks])
+    confirmer.update(tracks, 0.0, world.detect, wanted=lambda box: box != tracks[2].xyxy)
+    assert len(world.regions) == 2
+    for frame in range(1, 10):
+        confirmer.update(tracks, frame / FPS, world.detect, wanted=lambda box: box != tracks[2].xyxy)
+    looked = {t.track_id for t in tracks for r in world.regions if covered_by(t.xyxy, r.xyxy) > 0.9}
+    assert looked == {1, 2, 4, 5, 6, 7}  # all but the unwanted one, two a frame
+    assert len(world.regions) == 6
+
+
+def test_a_coasting_track_shows_nothing() -> None:
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1))
+    world = World([(0.4, 0.4, 0.46, 0.6)])
+    step(confirmer, world, [track(1, (0.4, 0.4, 0.46, 0.6))], 0)
+    assert step(confirmer, world, [track(1, (0.4, 0.4, 0.46, 0.6), missed=1)], 1) == []
