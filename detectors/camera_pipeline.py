@@ -39,8 +39,9 @@ TAMPER_EVERY_N_FRAMES = 3
 # plenty, with the model rates scaled to match.
 STATIC_EVERY_N_FRAMES = 5
 STATIC_CONFIG = StaticObjectConfig(short_rate=0.4, long_rate=0.005, warmup_frames=3)
-TAMPER_CONFIG = TamperConfig(reference_frames=5, hold_frames=4, clear_frames=3, adopt_frames=10)
+TAMPER_CONFIG = TamperConfig(reference_frames=5, hold_frames=4, clear_frames=3)
 STATIC_RECHECK_S = 10.0  # a still object is looked at by the object detector again after this
+SUDDEN_CHANGE_FRAC = 0.08  # this much of the picture moving at once: tamper is checked on this frame
 _FAULT_WORDS = {
     "covered": "Lens covered",
     "defocused": "Camera out of focus",
@@ -140,6 +141,7 @@ class CameraPipeline:
         self.confirmer: ObjectConfirmer | None = None
         self._object_check_changed(detector)
         self.tamper_kind: TamperKind | None = None
+        self.tamper_candidate: TamperKind | None = None
         self._tamper_since: datetime | None = None
         self._frozen_since: datetime | None = None
         self.crossings: list[LineCrossing] = []
@@ -182,6 +184,9 @@ class CameraPipeline:
             self.tz = tz
         if camera.zones != old.zones:
             changed.append("zones")
+            if self.tamper_kind == "moved":
+                # Zones redrawn on a moved camera's view: that view is the one to watch now.
+                self.tamper.rehome()
             kept = list(self.rules)
             rules: list[ZoneRule[Any]] = []
             for fresh in build_zone_rules(camera):
@@ -224,9 +229,13 @@ class CameraPipeline:
         self.frames += 1
         ts_s = ts.timestamp()
         incidents = self._frozen(gray, ts, frame_index)
-        if self.frames % TAMPER_EVERY_N_FRAMES == 1:
-            incidents += self._tamper(gray, ts, frame_index)
         result = self.motion.process(gray, self._mask_for(gray))
+        # Tamper is looked at every few frames, and at once when much of the picture changed at once
+        # (a camera knocked aside, a hand over the lens): the zones must stand down before motion in
+        # a view that is no longer the one they were drawn on raises anything.
+        sudden = result.foreground_frac >= SUDDEN_CHANGE_FRAC or result.lighting_change
+        if self.frames % TAMPER_EVERY_N_FRAMES == 1 or sudden:
+            incidents += self._tamper(gray, ts, frame_index)
         self.tracks = self.tracker.update(result.blobs, ts.timestamp())
         if self.confirmer is not None and self.detector is not None:
             detector = self.detector
@@ -261,7 +270,7 @@ class CameraPipeline:
         check = self.camera.object_check
         for rule in self.rules:
             # While the view is tampered with, what motion sees is not the scene: zones stand down.
-            armed = self.tamper_kind is None and self._frozen_since is None and rule.zone.schedule.armed_at(local)
+            armed = self._view_ok() and rule.zone.schedule.armed_at(local)
             scene = SceneFrame(
                 self.camera,
                 frame_index,
@@ -321,7 +330,13 @@ class CameraPipeline:
             self._tamper_since = ts
             out.append(self._tamper_incident(result.raised, Phase.raised, ts, ts, frame_index))
         self.tamper_kind = result.kind
+        self.tamper_candidate = result.candidate
         return out
+
+    def _view_ok(self) -> bool:
+        """Whether the picture is the scene the zones were drawn on: not tampered with (reported, or
+        seen on the last check and not yet held long enough to report) and not frozen."""
+        return self.tamper_kind is None and self.tamper_candidate is None and self._frozen_since is None
 
     def _tamper_incident(
         self,

@@ -14,7 +14,8 @@ answer can change:
 * a track holding **several objects** (passers-by walking together merge into one blob) is looked
   at every ``merged_recheck_s`` while one of them is where a rule could care, and any track whose
   box doubled since the last look (someone joined it) at once;
-* a track holding **one object** is looked at again every ``verify_s``;
+* a track holding **one object** is looked at again every ``verify_s``, or as often as a group when
+  its blob is much wider than the object (someone beside or behind it, hidden at the last look);
 * at most ``max_checks_per_frame`` crops a frame, never-seen tracks first; due tracks whose crops
   overlap share one crop.
 
@@ -57,6 +58,8 @@ _MATCH_GATE = 0.75  # ... or whose feet are nearer than this many times its heig
 _SIZE_CHANGE = 2.0  # a track's box this much larger or smaller than at the last look: look again
 _SIZE_CHANGE_MIN_S = 0.5
 _GROUP_SLACK = 1.3  # crops share a look when their union is at most this much larger than both
+_MAX_HEIGHT_RATIO = 1.8  # a detection taller than this many times its blob is not of it
+_SOLE_WIDTH_RATIO = 1.5  # a blob this much wider than its one object may hold someone else
 _LOST_KEEP_S = 1.5  # an object no longer in any track can be recognised again this long
 
 
@@ -102,6 +105,7 @@ class _Look:
     track_box: XYXY  # the track's box then
     failures: int = 0  # looks in a row that found nothing
     members: list[_Member] = field(default_factory=list)
+    stale: bool = False  # an object no longer fits the blob it was found in: look again now
 
 
 DetectFn = Callable[[Region], list[Detection]]
@@ -171,6 +175,8 @@ class ObjectConfirmer:
         if look is None:
             return (0, -track.age_frames)
         since_s = now_s - look.checked_s
+        if look.stale:
+            return (1, -since_s)
         # A blob that doubled may have taken someone in (a blob that halved lost someone, who is a
         # new track of their own and looked at as such).
         grown = area(track.xyxy) > _SIZE_CHANGE * max(area(look.track_box), 1e-12)
@@ -180,6 +186,11 @@ class ObjectConfirmer:
             wait_s = min(cfg.recheck_s * 2 ** max(look.failures - 1, 0), cfg.max_recheck_s)
             return (2, -since_s) if since_s >= wait_s else None
         if len(look.members) > 1:
+            return (1, -since_s) if since_s >= cfg.merged_recheck_s else None
+        # One object in a blob much wider than it: someone walking beside or behind it may not
+        # have been seen yet (hidden at the last look): look as often as at a group.
+        member_w = look.members[0].xyxy[2] - look.members[0].xyxy[0]
+        if track.xyxy[2] - track.xyxy[0] > _SOLE_WIDTH_RATIO * max(member_w, 1e-6):
             return (1, -since_s) if since_s >= cfg.merged_recheck_s else None
         return (3, -since_s) if since_s >= cfg.verify_s else None
 
@@ -208,9 +219,14 @@ class ObjectConfirmer:
     @staticmethod
     def _owner(detection: Detection, tracks: list[Track]) -> Track | None:
         """The track a detection belongs to: the one that holds most of it (at least half), or that
-        it holds (a blob of legs only is a fragment of the person the detector sees)."""
+        it holds (a blob of legs only is a fragment of the person the detector sees), unless the
+        detection is far taller than the blob: the moving part of a person is most of their height,
+        so a box twice as tall spans people (or things) that are not moving there."""
         best, best_cover = None, 0.5
+        det_h = detection.xyxy[3] - detection.xyxy[1]
         for track in tracks:
+            if det_h > _MAX_HEIGHT_RATIO * max(track.xyxy[3] - track.xyxy[1], 1e-6):
+                continue
             cover = max(covered_by(detection.xyxy, expanded(track.xyxy, 0.15)), covered_by(track.xyxy, detection.xyxy))
             if cover >= best_cover:
                 best, best_cover = track, cover
@@ -230,7 +246,14 @@ class ObjectConfirmer:
         candidates += [(m, m.predicted(now_s), None) for m in self._lost]
         pairs = sorted(
             (
-                (_similarity(d.xyxy, here), 1 if holder == track.track_id else 0, di, mi)
+                # Where it should be now, or where it was last seen: a blob someone joined moves its
+                # objects' estimate towards the newcomer.
+                (
+                    max(_similarity(d.xyxy, here), _similarity(d.xyxy, m.xyxy)),
+                    1 if holder == track.track_id else 0,
+                    di,
+                    mi,
+                )
                 for di, d in enumerate(detections)
                 for mi, (m, here, holder) in enumerate(candidates)
                 if m.object_class == d.object_class
@@ -275,10 +298,17 @@ class ObjectConfirmer:
         if look is None or not look.members:
             return [SeenObject(track.track_id, track.xyxy, track)]
         # Its objects move with the blob, which is updated every frame (people walking together
-        # move together; a group that parts is looked at again as its blob changes).
-        return [
-            SeenObject(m.object_id, _moved_with(m, look, track), track, m.object_class, m.score) for m in look.members
-        ]
+        # move together; a group that parts is looked at again as its blob changes). An object the
+        # blob no longer holds (the blob changed shape as someone joined or left it) is not shown
+        # where it is no longer, and the blob is looked at again.
+        out = []
+        for m in look.members:
+            box = _moved_with(m, look, track)
+            if _holds(track.xyxy, box):
+                out.append(SeenObject(m.object_id, box, track, m.object_class, m.score))
+            else:
+                look.stale = True
+        return out
 
     def forget(self) -> None:
         """Drop everything (the camera's view changed: what was found no longer applies)."""
@@ -290,6 +320,12 @@ def _moved_with(member: _Member, look: _Look, track: Track) -> XYXY:
     """The member's box, moved as its blob's feet moved since the look that found it."""
     (ox, oy), (nx, ny) = bottom_centre(look.track_box), bottom_centre(track.xyxy)
     return clipped(shifted(member.xyxy, nx - ox, ny - oy))
+
+
+def _holds(blob: XYXY, box: XYXY) -> bool:
+    """Whether a blob still holds an object's box: most of the box in it, or it in the box (a blob
+    of legs only)."""
+    return max(covered_by(box, expanded(blob, 0.15)), covered_by(blob, box)) >= 0.5
 
 
 def _similarity(detection: XYXY, known: XYXY) -> float:

@@ -45,7 +45,7 @@ from detectors.video.tfgraph import GraphFormatError, prune_classes
 
 Image = npt.NDArray[np.uint8]  # (H, W, 3) BGR or (H, W) grayscale
 
-_NMS_IOU = 0.45
+_NMS_IOU = 0.6  # as the SSD graph's own: people walking close together overlap a lot
 
 
 @dataclass(frozen=True, slots=True)

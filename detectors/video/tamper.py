@@ -44,11 +44,11 @@ class TamperConfig(BaseModel):
     )
     hold_frames: int = Field(10, ge=1, description="consecutive frames a condition must hold before it is reported")
     clear_frames: int = Field(5, ge=1, description="consecutive frames without it before a reported condition ends")
-    adopt_frames: int = Field(
-        25, ge=1, description="after 'moved', frames of a stable new view before it becomes the reference"
-    )
     covered_texture_ratio: float = Field(
         0.2, gt=0, lt=1, description="covered: coarse-band texture below this fraction of the reference"
+    )
+    covered_tile_frac: float = Field(
+        0.6, gt=0, le=1, description="covered: or this many tiles' texture below covered_texture_ratio of theirs"
     )
     covered_max_response: float = Field(
         0.3, gt=0, lt=1, description="covered: and the view no longer correlates with the reference"
@@ -97,6 +97,7 @@ class TamperResult:
 @dataclass(frozen=True, slots=True)
 class _Measures:
     texture_levels: float
+    tile_texture: FloatImage  # coarse-band RMS per tile (grid rows x columns)
     sharpness: float
     align: FloatImage  # brightness/contrast-normalized, blurred work image
 
@@ -128,9 +129,9 @@ class TamperDetector:
        ``cleared``.
     5. *Reference*: the mean of the first ``reference_frames`` frames, then refreshed at
        ``reference_learning_rate`` on frames with no verdict and few misaligned tiles (slow drift such
-       as dust or seasons is absorbed; a walker is not). While ``moved`` is reported, a view that stays
-       aligned with itself for ``adopt_frames`` becomes the new reference and ``moved`` is cleared, so a
-       camera repositioned on purpose alarms once, not forever.
+       as dust or seasons is absorbed; a walker is not). The reference is the view the zones were
+       drawn on, so ``moved`` stays reported (one alarm, not one per frame) until the camera points
+       there again, or until :meth:`rehome` accepts the view as it is (the zones were redrawn on it).
 
     The frame size is taken from the first frame; a frame of another size restarts the reference.
     """
@@ -139,6 +140,11 @@ class TamperDetector:
         self.config = config or TamperConfig()
         self.reset()
 
+    def rehome(self) -> None:
+        """Take the next frame's view as the reference (the zones were drawn on it); a ``moved``
+        being reported is cleared on that frame."""
+        self._rehome = True
+
     def reset(self) -> None:
         """Forget the reference and any reported condition (the next frame starts a new one)."""
         self._frame_shape: tuple[int, int] | None = None
@@ -146,6 +152,7 @@ class TamperDetector:
         self._frames = 0
         self._ref_align: FloatImage | None = None
         self._ref_texture_levels = 0.0
+        self._ref_tile_texture: FloatImage | None = None
         self._ref_sharpness = 0.0
         self._window: FloatImage | None = None
         self._tiles: list[tuple[slice, slice, FloatImage]] = []  # (rows, columns, Hann window) per tile
@@ -153,8 +160,7 @@ class TamperDetector:
         self._streak_frames = 0
         self._reported: TamperKind | None = None
         self._ok_frames = 0
-        self._candidate_view: FloatImage | None = None
-        self._stable_frames = 0
+        self._rehome = False
 
     @property
     def frames_seen(self) -> int:
@@ -168,6 +174,15 @@ class TamperDetector:
         if self._frame_shape != gray.shape:
             self.reset()
             self._setup(gray.shape[0], gray.shape[1])
+        rehomed: TamperKind | None = None
+        if self._rehome:
+            # The view was accepted as it is now (zones redrawn on it): the reference is learned
+            # afresh from the next frames, and a 'moved' being reported ends here.
+            self._rehome = False
+            self._frames, self._ref_align = 0, None
+            self._streak_kind, self._streak_frames = None, 0
+            if self._reported == "moved":
+                rehomed, self._reported = "moved", None
         index = self._frames
         self._frames += 1
         m = self._measure(gray)
@@ -177,9 +192,9 @@ class TamperDetector:
             self._learn(m, 1.0 / (index + 1))
             return TamperResult(
                 frame_index=index,
-                kind=None,
+                kind=self._reported,
                 raised=None,
-                cleared=None,
+                cleared=rehomed,
                 candidate=None,
                 warming_up=True,
                 texture_ratio=1.0,
@@ -191,6 +206,7 @@ class TamperDetector:
 
         ref = self._ref_align
         texture_ratio = m.texture_levels / max(self._ref_texture_levels, _EPS)
+        covered_tiles = self._covered_tile_frac(m)
         sharpness_ratio = m.sharpness / max(self._ref_sharpness, _EPS)
         assert self._window is not None  # set with the frame size
         (dx, dy), response = self._phase(ref, m.align, self._window)
@@ -201,7 +217,8 @@ class TamperDetector:
         misaligned_frac = 0.0 if whole_view_aligned else self._misaligned_frac(ref, m.align)
 
         candidate: TamperKind | None = None
-        if texture_ratio < cfg.covered_texture_ratio and response < cfg.covered_max_response:
+        textureless = texture_ratio < cfg.covered_texture_ratio or covered_tiles >= cfg.covered_tile_frac
+        if textureless and response < cfg.covered_max_response:
             candidate = "covered"
         elif sharpness_ratio < cfg.defocused_sharpness_ratio:
             candidate = "defocused"
@@ -209,10 +226,7 @@ class TamperDetector:
             candidate = "moved"
 
         raised, cleared = self._hold(candidate)
-        if self._reported == "moved" and self._adopt_new_view(m):
-            cleared, self._reported = "moved", None
-            self._streak_kind, self._streak_frames = None, 0
-        elif candidate is None and self._reported is None and misaligned_frac <= cfg.refresh_max_tile_frac:
+        if candidate is None and self._reported is None and misaligned_frac <= cfg.refresh_max_tile_frac:
             self._learn(m, cfg.reference_learning_rate)
         return TamperResult(
             frame_index=index,
@@ -253,20 +267,25 @@ class TamperDetector:
         small = cv2.resize(gray, self._work_size, interpolation=cv2.INTER_AREA).astype(np.float32)
         fine_lo, edge, coarse_hi = (np.asarray(cv2.GaussianBlur(small, (0, 0), s), np.float32) for s in _BAND_SIGMAS_PX)
         fine = _rms(fine_lo - edge)
-        coarse = _rms(edge - coarse_hi)
+        band = edge - coarse_hi
+        coarse = _rms(band)
+        tiles = np.array([_rms(band[rows, cols]) for rows, cols, _window in self._tiles], np.float32)
         blurred = np.asarray(cv2.GaussianBlur(small, (0, 0), _ALIGN_BLUR_PX), np.float32)
         mean, std = cv2.meanStdDev(blurred)
         # Normalized, so lighting steps, ramps and the IR switch's gain/offset do not touch the reference.
         align = (blurred - np.float32(mean[0, 0])) / np.float32(max(float(std[0, 0]), 1.0))
-        return _Measures(coarse, fine / max(coarse, _EPS), np.asarray(align, np.float32))
+        return _Measures(coarse, tiles, fine / max(coarse, _EPS), np.asarray(align, np.float32))
 
     def _learn(self, m: _Measures, rate: float) -> None:
         if self._ref_align is None:
             self._ref_align = m.align.copy()
             self._ref_texture_levels, self._ref_sharpness = m.texture_levels, m.sharpness
+            self._ref_tile_texture = m.tile_texture.copy()
             return
         cv2.accumulateWeighted(m.align, self._ref_align, rate)
         self._ref_texture_levels += rate * (m.texture_levels - self._ref_texture_levels)
+        if self._ref_tile_texture is not None:
+            self._ref_tile_texture += rate * (m.tile_texture - self._ref_tile_texture)
         self._ref_sharpness += rate * (m.sharpness - self._ref_sharpness)
 
     @staticmethod
@@ -303,23 +322,15 @@ class TamperDetector:
         if self._reported is None and self._streak_kind is not None and self._streak_frames >= cfg.hold_frames:
             raised = self._reported = self._streak_kind
             self._ok_frames = 0
-            self._candidate_view, self._stable_frames = None, 0
         return raised, cleared
 
-    def _adopt_new_view(self, m: _Measures) -> bool:
-        """While 'moved' is reported: whether the current view has been steady long enough to adopt."""
-        view = self._candidate_view
-        if view is None or self._misaligned_frac(view, m.align) >= self.config.moved_tile_frac:
-            self._candidate_view, self._stable_frames = m.align.copy(), 0
-            return False
-        cv2.accumulateWeighted(m.align, view, 0.2)
-        self._stable_frames += 1
-        if self._stable_frames < self.config.adopt_frames:
-            return False
-        self._ref_align = view.copy()
-        self._ref_texture_levels, self._ref_sharpness = m.texture_levels, m.sharpness
-        self._candidate_view, self._stable_frames = None, 0
-        return True
+    def _covered_tile_frac(self, m: _Measures) -> float:
+        """Fraction of tiles whose texture collapsed against the reference's (a hand covers most)."""
+        ref = self._ref_tile_texture
+        if ref is None or ref.shape != m.tile_texture.shape:
+            return 0.0
+        collapsed = m.tile_texture < self.config.covered_texture_ratio * np.maximum(ref, _EPS)
+        return float(np.count_nonzero(collapsed)) / max(len(ref), 1)
 
 
 class FreezeConfig(BaseModel):

@@ -126,6 +126,12 @@ class LineCrossingConfig(ObjectRuleConfig):
     line: tuple[NormalizedPoint, NormalizedPoint]
     direction: Literal["in", "out", "both"] = "both"
     alert: bool = Field(True, description="raise an incident per crossing in `direction` (false: count only)")
+    hysteresis_frac: float = Field(
+        0.004, ge=0, le=0.2, description="feet this near the line (normalized) are on it: jitter there crosses nothing"
+    )
+    max_step_frac: float = Field(
+        0.12, gt=0, le=1, description="a move longer than this per frame (normalized) is an id jump, not a crossing"
+    )
     classes: tuple[str, ...] = CITY_CLASSES
 
 

@@ -57,3 +57,11 @@ def distance_to_polygon(point: Point, polygon: list[Point]) -> float:
         return 0.0
     n = len(polygon)
     return min(distance_to_segment(point, polygon[i], polygon[(i + 1) % n]) for i in range(n))
+
+
+def depth_in_polygon(point: Point, polygon: list[Point]) -> float:
+    """How far inside the polygon the point is: the distance to its nearest edge (0 outside)."""
+    if not point_in_polygon(point, polygon):
+        return 0.0
+    n = len(polygon)
+    return min(distance_to_segment(point, polygon[i], polygon[(i + 1) % n]) for i in range(n))

@@ -34,7 +34,7 @@ from detectors.zones.config import (
     LoiteringConfig,
     ZoneConfig,
 )
-from detectors.zones.geometry import Point, point_in_polygon, segments_intersect, side_of_line
+from detectors.zones.geometry import Point, depth_in_polygon, point_in_polygon, segments_intersect, side_of_line
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ class ZoneRule(ABC, Generic[C]):
 
     def inside(self, track: TrackView) -> bool:
         return point_in_polygon(track.bottom_centre, self.zone.polygon)
+
+    def depth(self, track: TrackView) -> float:
+        """How far inside the zone the object's feet are (0 outside or on the edge)."""
+        return depth_in_polygon(track.bottom_centre, self.zone.polygon)
 
     def counts(self, track: TrackView, frame: SceneFrame) -> bool:
         """Whether the rule counts this object: of its classes and score when objects are checked,
@@ -171,7 +175,8 @@ class _Stay:
         self.frames_inside += 1
 
     def predicted(self, ts: datetime) -> Point:
-        dt_s = (ts - self.last_seen_ts).total_seconds()
+        # A second ahead at most: people stop and turn, a longer extrapolation only goes astray.
+        dt_s = min((ts - self.last_seen_ts).total_seconds(), 1.0)
         return (self.last_point[0] + self.velocity[0] * dt_s, self.last_point[1] + self.velocity[1] * dt_s)
 
 
@@ -181,11 +186,15 @@ class _PerTrackRule(ZoneRule[C]):
     A stay survives short absences (``grace_s``: occlusions, a step outside) and changes of track:
     when a track is lost and a new one appears within ``reacquire_frac`` of where its person would
     be by now (last point plus last velocity), the new one carries the stay on, so a person whose
-    track broke is not reported twice.
+    track broke is not reported twice; a new track standing where another's stay is now (within
+    ``same_place_frac``: one person seen twice, in two pieces of a blob) joins that stay. A stay
+    starts only with feet at least ``ENTRY_DEPTH_FRAC`` inside the zone: feet on its edge, give or
+    take a detector's box, enter nothing (once inside, any depth keeps the stay).
     """
 
     grace_s: float = 1.0
     reacquire_frac: float = 0.1
+    same_place_frac: float = 0.03
 
     def __init__(self, zone: ZoneConfig, params: C) -> None:
         super().__init__(zone, params)
@@ -202,7 +211,13 @@ class _PerTrackRule(ZoneRule[C]):
         inside = self.candidates(frame)
         seen = {t.track_id for t in inside}
         for track in inside:
-            stay = self.stays.get(track.track_id) or self._reacquire(track, seen, frame.ts)
+            stay = self.stays.get(track.track_id)
+            if stay is None:
+                if self.depth(track) < ENTRY_DEPTH_FRAC:
+                    continue
+                stay = self._reacquire(track, seen, frame.ts)
+            elif stay.last_seen_ts == frame.ts:
+                continue  # a stay two tracks share is counted once a frame
             stay.seen(frame.ts, track.bottom_centre)
             if not stay.reported and self.due(stay, frame):
                 stay.reported = True
@@ -215,6 +230,10 @@ class _PerTrackRule(ZoneRule[C]):
     def _reacquire(self, track: TrackView, seen: set[int], ts: datetime) -> _Stay:
         """The nearest stay whose track is absent, if its person would be close by now; else a new stay."""
         x, y = track.bottom_centre
+        for stay in self.stays.values():
+            if math.hypot(stay.last_point[0] - x, stay.last_point[1] - y) <= self.same_place_frac:
+                self.stays[track.track_id] = stay  # the same person, seen twice
+                return stay
         best_id, best_d = None, self.reacquire_frac
         for track_id, stay in self.stays.items():
             if track_id in seen:
@@ -320,22 +339,38 @@ class LineCrossingRule(ZoneRule[LineCrossingConfig]):
 
     def __init__(self, zone: ZoneConfig, params: LineCrossingConfig) -> None:
         super().__init__(zone, params)
-        # Last point of each object, kept for a few frames: an object's id can be missing from a
-        # frame (its blob merged with another's for a moment) without losing where it was.
-        self.last_point: dict[int, tuple[Point, int]] = {}
+        (ax, ay), (bx, by) = params.line
+        self.line_length = max(math.hypot(bx - ax, by - ay), 1e-9)
+        # Per object: the side of the line it was last firmly on, where and on which frame, and the
+        # frame it was last seen on (an object can miss a few frames, its blob merged with another).
+        self.sides: dict[int, tuple[int, Point, int, int]] = {}
         self.crossings: list[LineCrossing] = []  # every crossing since the last take_crossings()
 
     def process(self, frame: SceneFrame) -> list[Incident]:
         out: list[Incident] = []
-        line = self.params.line
+        line, band = self.params.line, self.params.hysteresis_frac
         for track in frame.tracks:
             if not self.counts(track, frame):
                 continue
-            before = self.last_point.get(track.track_id)
-            self.last_point[track.track_id] = (track.bottom_centre, frame.frame_index)
-            if before is None or not segments_intersect(before[0], track.bottom_centre, line):
+            point = track.bottom_centre
+            distance = side_of_line(point, line) / self.line_length
+            state = self.sides.get(track.track_id)
+            if abs(distance) < band:
+                # On the line, give or take its band: feet jittering on it cross nothing yet.
+                if state is not None:
+                    self.sides[track.track_id] = (*state[:3], frame.frame_index)
                 continue
-            direction: Literal["in", "out"] = "in" if side_of_line(before[0], line) < 0 else "out"
+            side = 1 if distance > 0 else -1
+            self.sides[track.track_id] = (side, point, frame.frame_index, frame.frame_index)
+            if state is None or state[0] == side:
+                continue
+            before, frames = state[1], min(max(frame.frame_index - state[2], 1), 3)
+            # A crossing is a walk through the drawn segment from firmly one side to firmly the
+            # other; a jump longer than a step is an object's id moving to someone else.
+            too_far = math.dist(before, point) > self.params.max_step_frac * frames
+            if too_far or not segments_intersect(before, point, line):
+                continue
+            direction: Literal["in", "out"] = "in" if state[0] < 0 else "out"
             self.crossings.append(
                 LineCrossing(
                     id=crossing_id(frame.camera.id, self.zone.name, track.track_id, frame.ts),
@@ -359,9 +394,9 @@ class LineCrossingRule(ZoneRule[LineCrossingConfig]):
                         evidence={"direction": direction},
                     )
                 )
-        for track_id, (_, index) in list(self.last_point.items()):
-            if frame.frame_index - index > _LINE_MEMORY_FRAMES:
-                del self.last_point[track_id]
+        for track_id, (_, _, _, last) in list(self.sides.items()):
+            if frame.frame_index - last > _LINE_MEMORY_FRAMES:
+                del self.sides[track_id]
         return out
 
     def take_crossings(self) -> list[LineCrossing]:
@@ -370,7 +405,10 @@ class LineCrossingRule(ZoneRule[LineCrossingConfig]):
         return crossings
 
 
-_LINE_MEMORY_FRAMES = 5  # an object unseen this many frames starts afresh at the line
+# Feet must be this far inside a zone (normalized) to start a stay: a detector's box bottom is a few
+# pixels off the real feet, and people walk along a zone's edge.
+ENTRY_DEPTH_FRAC = 0.014
+_LINE_MEMORY_FRAMES = 10  # an object unseen this many frames starts afresh at the line
 _SMOOTH_S = 2.0  # crowd estimates are the median over this window: blobs split and merge frame to frame
 # A person's area is a low percentile of the last lone-person observations, taken only while the
 # zone holds at most a few objects.

@@ -1029,7 +1029,9 @@ def tree_scenarios(footage_dir: Path) -> list[Scenario]:
 
 
 def near_miss_note(incident: Incident, truth: VtestTruth) -> str:
-    """The annotated near miss (or stay) an incident's frame falls in, for the report."""
+    """For an intrusion: the annotated near miss (or stay) its frame falls in, for the report."""
+    if incident.get("type") != "intrusion":
+        return ""
     frame = int(incident["frame"])
     for n in truth.near_misses:
         if n.first <= frame <= n.last:
@@ -1057,15 +1059,18 @@ def describe(incident: Incident) -> str:
 
 
 def variants(object_check: str) -> list[tuple[str, dict[str, Any]]]:
-    """The camera variants to run: ``motion`` (no object confirmation), ``objects`` (yolov3-tiny,
-    min score 0.5) or ``both``; on code without the ``object_check`` key, the camera as it is."""
+    """The camera variants to run: ``motion`` (no object confirmation), ``objects`` (the default
+    object check: SSD-MobileNet-v2, min score 0.5), ``yolo`` (YOLOv3-tiny) or ``both`` (motion and
+    objects); on code without the ``object_check`` key, the camera as it is."""
     if not detector_config_has("object_check"):
         return [("as configured (no object_check key in this code)", {})]
     chosen: list[tuple[str, dict[str, Any]]] = []
     if object_check in ("motion", "both"):
         chosen.append(("motion only", {"object_check": None}))
     if object_check in ("objects", "both"):
-        chosen.append(("object check yolov3-tiny", {"object_check": {"model": "yolov3-tiny", "min_score": 0.5}}))
+        chosen.append(("object check ssd-mobilenet-v2", {"object_check": {"model": "ssd-mobilenet-v2"}}))
+    if object_check == "yolo":
+        chosen.append(("object check yolov3-tiny", {"object_check": {"model": "yolov3-tiny"}}))
     return chosen
 
 
@@ -1121,7 +1126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.detectors.footage", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="run the detectors on the real clips and print scores and false incidents")
-    rep.add_argument("--object-check", choices=("motion", "objects", "both"), default="both")
+    rep.add_argument("--object-check", choices=("motion", "objects", "yolo", "both"), default="both")
     rep.add_argument("--only", nargs="*", default=(), help="scenario names (vtest, vtest-headlights, tree, ...)")
     rep.add_argument(
         "--work-dir", type=Path, default=None, help="where the altered clips are kept (default: temporary)"

@@ -93,25 +93,25 @@ def test_out_of_order_and_future_frames_are_refused(pipeline_factory: Callable[.
 
 
 @pytest.mark.parametrize(
-    ("tamper", "kind"),
+    ("tamper", "kind", "phases"),
     [
-        (LensCovered(at_s=8.0, until_s=18.0), "covered"),
-        (Defocus(at_s=8.0, until_s=18.0), "defocused"),
-        (CameraMoved(at_s=8.0, shift_px=(60.0, 0.0)), "moved"),
+        (LensCovered(at_s=8.0, until_s=18.0), "covered", ["raised", "cleared"]),
+        (Defocus(at_s=8.0, until_s=18.0), "defocused", ["raised", "cleared"]),
+        # Moved for good: one alarm, kept (the zones were drawn on the old view).
+        (CameraMoved(at_s=8.0, shift_px=(60.0, 0.0)), "moved", ["raised"]),
     ],
 )
 def test_tamper_is_one_incident_raised_within_seconds_then_cleared(
-    pipeline_factory: Callable[..., CameraPipeline], tamper: object, kind: str
+    pipeline_factory: Callable[..., CameraPipeline], tamper: object, kind: str, phases: list[str]
 ) -> None:
     spec = SceneSpec(nuisances=[tamper], frames=150, seed=6)  # type: ignore[list-item]
     incidents = run(pipeline_factory(["intrusion"]), spec)
     assert [(i.type, i.evidence["tamper_kind"], i.phase.value) for i in incidents] == [
-        ("tamper", kind, "raised"),
-        ("tamper", kind, "cleared"),
+        ("tamper", kind, phase) for phase in phases
     ]
     raised_frame = int(incidents[0].evidence["frame"])
     assert 40 <= raised_frame <= 40 + 15  # onset at frame 40 (8 s at 5 fps); reported within 3 s
-    assert incidents[0].severity.value == "high" and incidents[0].id != incidents[1].id
+    assert incidents[0].severity.value == "high" and len({i.id for i in incidents}) == len(incidents)
 
 
 def test_a_frozen_picture_is_named_within_seconds_and_cleared_when_it_moves_again(

@@ -77,15 +77,16 @@ def test_issue_example_config_parses() -> None:
 def test_intrusion_is_one_incident_per_entry(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
     camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
     walk_in = [[track(1, 0.3 + 0.02 * i, 0.5)] for i in range(15)]  # enters at x=0.4, leaves at 0.6
-    away: list[list[TrackView]] = [[] for _ in range(6)]
+    away: list[list[TrackView]] = [[] for _ in range(6)]  # 1.2 s: longer than grace_s
     back = [[track(1, 0.5, 0.5)] for _ in range(4)]
     incidents = run(camera, walk_in + away + back)
     assert [i.type for i in incidents] == ["intrusion", "intrusion"]
     first = incidents[0]
     assert first.zone == "yard" and first.source == "plaza" and first.source_kind == "camera"
     assert first.evidence["track_id"] == 1 and first.location is not None
-    # Reported on the second frame inside (min_frames 2): 0.2 s after entering at 5 fps.
-    assert first.evidence["frame"] == 6
+    # Feet at x=0.40 (frame 5) are on the edge, at 0.42 (frame 6) inside: reported on the second
+    # frame inside (min_frames 2), 0.2 s after entering at 5 fps.
+    assert first.evidence["frame"] == 7
     assert run(camera, walk_in + away + back)[0].id == first.id  # a replay gives the same ids
 
 
@@ -120,7 +121,8 @@ def test_line_crossing_counts_directions(camera_factory: Callable[..., DetectorC
         ("in", "door", "plaza", 1, None),
         ("out", "door", "plaza", 2, None),
     ]
-    assert crossings[0].ts == T0 + timedelta(seconds=2 / 5) and rule.take_crossings() == []
+    # Counted once the feet are firmly past the line (frame 3; frame 2 is on it).
+    assert crossings[0].ts == T0 + timedelta(seconds=3 / 5) and rule.take_crossings() == []
     camera_both = camera_factory(
         [
             {
