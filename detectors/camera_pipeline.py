@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.schemas import Incident, LineCrossing, Phase, Severity, incident_id
+from detectors.video.appearance import signature
 from detectors.video.boxes import XYXY, expanded
 from detectors.video.confirm import ObjectConfirmer, SeenObject
 from detectors.video.evidence import snapshot_b64
@@ -240,7 +241,11 @@ class CameraPipeline:
         if self.confirmer is not None and self.detector is not None:
             detector = self.detector
             self.objects = self.confirmer.update(
-                self.tracks, ts_s, lambda region: detector.detect(frame.colour, region), self._interest
+                self.tracks,
+                ts_s,
+                lambda region: detector.detect(frame.colour, region),
+                self._interest,
+                lambda box: signature(frame.colour, box),
             )
         else:
             self.objects = [SeenObject(t.track_id, t.xyxy, t) for t in self.tracks if t.missed_frames == 0]
@@ -256,6 +261,7 @@ class CameraPipeline:
                 obj.track.confirmed,
                 obj.object_class,
                 obj.score,
+                signature=obj.signature,
                 area_frac=foreground_area_frac(fg, obj.track.xyxy) / members[obj.track.track_id]
                 if fg is not None
                 else 0.0,

@@ -14,7 +14,7 @@ answer can change:
 * a track holding **several objects** (passers-by walking together merge into one blob) is looked
   at every ``merged_recheck_s`` while one of them is where a rule could care, and any track whose
   box doubled since the last look (someone joined it) at once;
-* a track holding **one object** is looked at again every ``verify_s``, or as often as a group when
+* a track holding **one object** is looked at again every ``verify_s``, or every ``recheck_s`` when
   its blob is much wider than the object (someone beside or behind it, hidden at the last look);
 * at most ``max_checks_per_frame`` crops a frame, never-seen tracks first; due tracks whose crops
   overlap share one crop.
@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from detectors.video.appearance import Signature, blend, different
 from detectors.video.boxes import (
     XYXY,
     area,
@@ -59,6 +60,7 @@ _SIZE_CHANGE = 2.0  # a track's box this much larger or smaller than at the last
 _SIZE_CHANGE_MIN_S = 0.5
 _GROUP_SLACK = 1.3  # crops share a look when their union is at most this much larger than both
 _MAX_HEIGHT_RATIO = 1.8  # a detection taller than this many times its blob is not of it
+_OWN_BLOB_BONUS = 0.15  # between two as alike, the object of the blob looked at is the one
 _SOLE_WIDTH_RATIO = 1.5  # a blob this much wider than its one object may hold someone else
 _LOST_KEEP_S = 1.5  # an object no longer in any track can be recognised again this long
 
@@ -76,6 +78,7 @@ class SeenObject:
     track: Track
     object_class: str | None = None
     score: float | None = None
+    signature: Signature | None = None
 
     @property
     def bottom_centre(self) -> tuple[float, float]:
@@ -89,6 +92,7 @@ class _Member:
     score: float  # best so far
     xyxy: XYXY  # where it was at the last look
     seen_s: float
+    signature: Signature | None = None  # what it looks like (colour histogram)
     vx: float = 0.0  # bottom-centre velocity, normalized units per second (from successive looks)
     vy: float = 0.0
 
@@ -109,6 +113,7 @@ class _Look:
 
 
 DetectFn = Callable[[Region], list[Detection]]
+LookFn = Callable[[XYXY], Signature | None]  # what the object in a box looks like (colour signature)
 WantedFn = Callable[[XYXY], bool]  # whether anything at this box could matter to a rule
 
 
@@ -126,7 +131,12 @@ class ObjectConfirmer:
 
     # -- one frame ---------------------------------------------------------------------------------
     def update(
-        self, tracks: Sequence[Track], now_s: float, detect: DetectFn, wanted: WantedFn = lambda _box: True
+        self,
+        tracks: Sequence[Track],
+        now_s: float,
+        detect: DetectFn,
+        wanted: WantedFn = lambda _box: True,
+        look: LookFn = lambda _box: None,
     ) -> list[SeenObject]:
         """Look at what is due in this frame (through ``detect``) and say what each visible track holds."""
         alive = {t.track_id for t in tracks}
@@ -135,7 +145,7 @@ class ObjectConfirmer:
         self._lost = [m for m in self._lost if now_s - m.seen_s <= _LOST_KEEP_S]
         due = self._due(tracks, now_s, wanted)
         if due:
-            self._look(due, now_s, detect, {t.track_id: t for t in tracks})
+            self._look(due, now_s, detect, {t.track_id: t for t in tracks}, look)
         out: list[SeenObject] = []
         shown: set[int] = set()
         for track in tracks:
@@ -191,10 +201,10 @@ class ObjectConfirmer:
         # have been seen yet (hidden at the last look): look as often as at a group.
         member_w = look.members[0].xyxy[2] - look.members[0].xyxy[0]
         if track.xyxy[2] - track.xyxy[0] > _SOLE_WIDTH_RATIO * max(member_w, 1e-6):
-            return (1, -since_s) if since_s >= cfg.merged_recheck_s else None
+            return (1, -since_s) if since_s >= cfg.recheck_s else None
         return (3, -since_s) if since_s >= cfg.verify_s else None
 
-    def _look(self, due: list[Track], now_s: float, detect: DetectFn, live: dict[int, Track]) -> None:
+    def _look(self, due: list[Track], now_s: float, detect: DetectFn, live: dict[int, Track], look: LookFn) -> None:
         cfg = self.config
         # Tracks whose crops overlap share one: one network call sees both.
         groups: list[tuple[XYXY, float, list[Track]]] = []
@@ -213,7 +223,7 @@ class ObjectConfirmer:
             self.regions += 1
             for track in members:
                 mine = [d for d in found if self._owner(d, members) is track]
-                self._record(track, mine, now_s, live)
+                self._record(track, mine, now_s, live, [look(d.xyxy) for d in mine])
                 self.checks += 1
 
     @staticmethod
@@ -232,7 +242,14 @@ class ObjectConfirmer:
                 best, best_cover = track, cover
         return best
 
-    def _record(self, track: Track, detections: list[Detection], now_s: float, tracks: dict[int, Track]) -> None:
+    def _record(
+        self,
+        track: Track,
+        detections: list[Detection],
+        now_s: float,
+        tracks: dict[int, Track],
+        signatures: list[Signature | None],
+    ) -> None:
         """Keep what the look at ``track`` found, each detection the object it was before if any."""
         old = self._looks.get(track.track_id)
         # Where every known object is now: in its blob (moved with it since the look that found
@@ -256,9 +273,10 @@ class ObjectConfirmer:
                 )
                 for di, d in enumerate(detections)
                 for mi, (m, here, holder) in enumerate(candidates)
-                if m.object_class == d.object_class
+                # Someone else: another class, or other colours (one took the other's place).
+                if m.object_class == d.object_class and not different(m.signature, signatures[di])
             ),
-            key=lambda p: (p[0] > 0, p[1], p[0]),  # like objects first; of those, this blob's own
+            key=lambda p: p[0] + (_OWN_BLOB_BONUS if p[0] > 0 and p[1] else 0.0),  # the likest first
             reverse=True,
         )
         matched: dict[int, int] = {}
@@ -271,7 +289,7 @@ class ObjectConfirmer:
         members: list[_Member] = []
         for di, d in enumerate(detections):
             if di not in matched:
-                members.append(_Member(self._next_id, d.object_class, d.score, d.xyxy, now_s))
+                members.append(_Member(self._next_id, d.object_class, d.score, d.xyxy, now_s, signatures[di]))
                 self._next_id += 1
                 continue
             member, _here, holder = candidates[matched[di]]
@@ -284,6 +302,7 @@ class ObjectConfirmer:
                 member.vx, member.vy = (nx - ox) / dt, (ny - oy) / dt
             member.xyxy, member.seen_s = d.xyxy, now_s
             member.score = max(member.score, d.score)
+            member.signature = blend(member.signature, signatures[di])
             members.append(member)
         # Objects of this blob not found again may be in another blob by now: keep them findable.
         kept = {id(m) for m in members}
@@ -305,7 +324,7 @@ class ObjectConfirmer:
         for m in look.members:
             box = _moved_with(m, look, track)
             if _holds(track.xyxy, box):
-                out.append(SeenObject(m.object_id, box, track, m.object_class, m.score))
+                out.append(SeenObject(m.object_id, box, track, m.object_class, m.score, m.signature))
             else:
                 look.stale = True
         return out

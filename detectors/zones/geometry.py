@@ -59,9 +59,18 @@ def distance_to_polygon(point: Point, polygon: list[Point]) -> float:
     return min(distance_to_segment(point, polygon[i], polygon[(i + 1) % n]) for i in range(n))
 
 
+def _on_border(a: Point, b: Point) -> bool:
+    """Whether the edge a-b lies along the picture's border (nobody walks in across it: it is where
+    the picture ends, and a zone drawn to it goes on beyond it)."""
+    return any(a[k] == b[k] and a[k] in (0.0, 1.0) for k in (0, 1))
+
+
 def depth_in_polygon(point: Point, polygon: list[Point]) -> float:
-    """How far inside the polygon the point is: the distance to its nearest edge (0 outside)."""
+    """How far inside the polygon the point is: the distance to its nearest edge that is not the
+    picture's border (0 outside; a zone along the border only is as deep as the picture)."""
     if not point_in_polygon(point, polygon):
         return 0.0
     n = len(polygon)
-    return min(distance_to_segment(point, polygon[i], polygon[(i + 1) % n]) for i in range(n))
+    edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
+    inner = [distance_to_segment(point, a, b) for a, b in edges if not _on_border(a, b)]
+    return min(inner) if inner else 1.0

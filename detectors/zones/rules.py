@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from detectors.schemas import Incident, LineCrossing, Phase, Severity, crossing_id, incident_id
+from detectors.video.appearance import different
 from detectors.zones.config import (
     AbandonedObjectConfig,
     CrowdConfig,
@@ -53,6 +54,7 @@ class TrackView:
     score: float | None = None
     static_s: float = 0.0  # how long the object has not moved (abandoned objects)
     area_frac: float = 0.0  # its moving (foreground) area, fraction of the frame; 0: not measured
+    signature: Any = None  # what it looks like (detectors.video.appearance), when looked at
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,11 @@ class _Stay:
     frames_inside: int = 0
     reported: bool = False
     velocity: Point = (0.0, 0.0)  # of the bottom-centre, normalized units per second
+    signature: Any = None  # what its person looked like last (colour histogram), when known
 
-    def seen(self, ts: datetime, point: Point) -> None:
+    def seen(self, ts: datetime, point: Point, signature: Any = None) -> None:
+        if signature is not None:
+            self.signature = signature
         dt_s = (ts - self.last_seen_ts).total_seconds()
         if dt_s > 0:
             vx, vy = (point[0] - self.last_point[0]) / dt_s, (point[1] - self.last_point[1]) / dt_s
@@ -218,7 +223,7 @@ class _PerTrackRule(ZoneRule[C]):
                 stay = self._reacquire(track, seen, frame.ts)
             elif stay.last_seen_ts == frame.ts:
                 continue  # a stay two tracks share is counted once a frame
-            stay.seen(frame.ts, track.bottom_centre)
+            stay.seen(frame.ts, track.bottom_centre, track.signature)
             if not stay.reported and self.due(stay, frame):
                 stay.reported = True
                 out.append(self.report(frame, track, stay))
@@ -231,12 +236,14 @@ class _PerTrackRule(ZoneRule[C]):
         """The nearest stay whose track is absent, if its person would be close by now; else a new stay."""
         x, y = track.bottom_centre
         for stay in self.stays.values():
+            if different(stay.signature, track.signature):
+                continue  # someone else, dressed otherwise, where the stay's person was
             if math.hypot(stay.last_point[0] - x, stay.last_point[1] - y) <= self.same_place_frac:
                 self.stays[track.track_id] = stay  # the same person, seen twice
                 return stay
         best_id, best_d = None, self.reacquire_frac
         for track_id, stay in self.stays.items():
-            if track_id in seen:
+            if track_id in seen or different(stay.signature, track.signature):
                 continue
             px, py = stay.predicted(ts)
             d = math.hypot(px - x, py - y)

@@ -331,3 +331,14 @@ def test_rule_classes_are_checked_against_the_known_ones() -> None:
 def test_the_hog_person_check_names_its_replacement() -> None:
     with pytest.raises(ValidationError, match=r"person_check .* was replaced by object_check"):
         DetectorCameraConfig.model_validate({"id": "c", "source": "x", "person_check": {"mode": "require"}})
+
+
+def test_depth_ignores_a_zone_edge_on_the_picture_border() -> None:
+    from detectors.zones.geometry import depth_in_polygon
+
+    lawn = [(0.0, 0.5), (1.0, 0.8), (1.0, 1.0), (0.0, 1.0)]
+    # Feet at the bottom of the picture are deep in a zone drawn to the border (people walk in
+    # from beyond it), however near the border itself.
+    assert depth_in_polygon((0.5, 0.999), lawn) > 0.2
+    assert depth_in_polygon((0.5, 0.66), lawn) == pytest.approx(0.01 * 0.957826, abs=2e-3)
+    assert depth_in_polygon((0.5, 0.6), lawn) == 0.0  # outside
