@@ -38,10 +38,14 @@ from detectors.video.frames import CameraFrame
 from detectors.video.synthetic import FigurePath, Rain, SceneSpec, SensorNoise, render
 from detectors.zones.config import DetectorCameraConfig
 
-# Zones drawn on OpenCV's vtest.avi the way docs/detectors.md says (on the ground): the lawn in the
-# foreground and a counting line across the walkway left of the lamp post.
-VTEST_LAWN = [[0.0, 0.47], [0.2, 0.5], [0.45, 0.6], [0.75, 0.75], [1.0, 0.86], [1.0, 1.0], [0.0, 1.0]]
-VTEST_LINE = [[0.3, 0.25], [0.24, 0.55]]
+# Zones drawn on OpenCV's vtest.avi the way docs/detectors.md says (on the ground), as the
+# hand-made ground truth draws them (tests/detectors/data/vtest_truth.yaml): the lawn in the
+# foreground, 12 px inside the grass's edge, and a counting line across the walkway left of the lamp post.
+VTEST_LAWN = [[0.0, 0.438], [0.083, 0.455], [0.167, 0.472], [0.25, 0.486], [0.333, 0.517], [0.417, 0.552],
+              [0.458, 0.583], [0.5, 0.604], [0.542, 0.632], [0.583, 0.656], [0.625, 0.688], [0.667, 0.701],
+              [0.708, 0.726], [0.75, 0.75], [0.792, 0.778], [0.833, 0.802], [0.875, 0.826], [0.917, 0.851],
+              [0.958, 0.868], [1.0, 0.882], [1.0, 1.0], [0.0, 1.0]]  # fmt: skip
+VTEST_LINE = [[0.449, 0.552], [0.438, 0.361]]
 
 
 @dataclass(frozen=True)

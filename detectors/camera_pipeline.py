@@ -79,6 +79,7 @@ class Interest:
 
     def __init__(self, camera: DetectorCameraConfig, margin: float) -> None:
         self.polygons: list[list[tuple[float, float]]] = []
+        self.boxes: list[XYXY] = []  # each polygon's bounding box, grown by the margin: a quick no
         self.lines: list[tuple[tuple[float, float], tuple[float, float]]] = []
         self.margin = margin
         for zone in camera.zones:
@@ -87,12 +88,16 @@ class Interest:
                     self.lines.append(spec.params.line)
                 elif zone.polygon not in self.polygons:
                     self.polygons.append(list(zone.polygon))
+                    xs, ys = [p[0] for p in zone.polygon], [p[1] for p in zone.polygon]
+                    self.boxes.append((min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin))
 
     def __call__(self, box: XYXY) -> bool:
         x0, _y0, x1, y1 = box
         centre = ((x0 + x1) / 2, y1)
         feet = ((x0, y1), centre, (x1, y1))  # a merged blob's corners may stand where its centre does not
-        for polygon in self.polygons:
+        for polygon, (bx0, by0, bx1, by1) in zip(self.polygons, self.boxes, strict=True):
+            if not (y1 >= by0 and y1 <= by1 and x1 >= bx0 and x0 <= bx1):
+                continue
             if any(distance_to_polygon(p, polygon) <= self.margin for p in feet):
                 return True
         return any(distance_to_segment(centre, a, b) <= LINE_MARGIN_FRAC for a, b in self.lines)

@@ -82,8 +82,13 @@ class ObjectDetector(ABC):
         self._nets: dict[tuple[int, int], Any] = {}
 
     def _load(self) -> None:
-        """Make a network for every shape now: a file OpenCV cannot read fails at start, not at an object."""
-        for shape in self.shapes:
+        """Make the first shape's network now (a file OpenCV cannot read fails at start, not at an
+        object); the others on first use (each costs ~0.2 s and tens of MB)."""
+        self._net(self.shapes[0])
+
+    def _net(self, shape: tuple[int, int]) -> Any:
+        net = self._nets.get(shape)
+        if net is None:
             try:
                 net = self._read()
             except cv2.error as exc:
@@ -91,6 +96,7 @@ class ObjectDetector(ABC):
             net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
             net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
             self._nets[shape] = net
+        return net
 
     @abstractmethod
     def _read(self) -> Any:
@@ -121,7 +127,7 @@ class ObjectDetector(ABC):
         x0, y0 = round(cx - crop_w / 2), round(cy - crop_h / 2)
         x1, y1 = x0 + max(1, round(crop_w)), y0 + max(1, round(crop_h))
         crop = _crop(_bgr(image), x0, y0, x1, y1)
-        found = self._forward(self._nets[(in_w, in_h)], crop, (in_w, in_h), min_score)
+        found = self._forward(self._net((in_w, in_h)), crop, (in_w, in_h), min_score)
         cw, ch = x1 - x0, y1 - y0
         out = [
             Detection(

@@ -70,7 +70,7 @@ cameras:
     assert {m.camera_id for m in metas} == {"plaza"}
     assert all((m.width_px, m.height_px) == (160, 90) for m in metas)
     image = cv2.imdecode(np.frombuffer(frames[0].value, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert image is not None and image.shape == (90, 160)  # grayscale at the detection size
+    assert image is not None and image.shape == (90, 160, 3)  # colour at the detection size
 
     statuses = [orjson.loads(rec.value) for rec in consume(pipeline, "pantau.camera-status.v1", 3)]
     plaza = [s["state"] for s in statuses if s["camera_id"] == "plaza"]

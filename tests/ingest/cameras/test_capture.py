@@ -113,11 +113,16 @@ def test_feed_that_cannot_open_reports_reconnecting_with_the_error_and_keeps_try
     assert statuses[-1].reconnects == 3 and "cannot open" in (statuses[-1].error or "")
 
 
-def test_encode_resizes_to_the_detection_width_in_grayscale(camera_factory: Callable[..., CameraConfig]) -> None:
+def test_encode_resizes_to_the_detection_width_in_colour_or_grayscale(
+    camera_factory: Callable[..., CameraConfig],
+) -> None:
     jpeg, width_px, height_px = encode_frame(np.zeros((720, 1280, 3), np.uint8), camera_factory(width_px=640))
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
     assert decoded is not None
-    assert (width_px, height_px) == (640, 360) and decoded.shape == (360, 640)
+    assert (width_px, height_px) == (640, 360) and decoded.shape == (360, 640, 3)
+    gray, _, _ = encode_frame(np.zeros((720, 1280, 3), np.uint8), camera_factory(width_px=640, grayscale=True))
+    decoded = cv2.imdecode(np.frombuffer(gray, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None and decoded.shape == (360, 640)
 
 
 def test_frame_headers_round_trip_and_bad_headers_are_named() -> None:

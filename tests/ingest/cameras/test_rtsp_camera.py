@@ -39,7 +39,7 @@ WIDTH_PX, HEIGHT_PX = 320, 240
 
 def assert_frames_are_the_cameras_picture(pipeline: Pipeline, topics: Topics) -> None:
     """The RTSP camera's frames on the topic: at 5 fps, with the camera's size in their headers and
-    as JPEG (grayscale, the default), showing the test pattern (not a blank or corrupt picture)."""
+    as JPEG (colour, the default), showing the test pattern (not a blank or corrupt picture)."""
     metas = [f.meta for f in topics.camera_frames("street")]
     assert {(m.width_px, m.height_px) for m in metas} == {(WIDTH_PX, HEIGHT_PX)}
     assert len({m.session for m in metas}) == 1 and [m.seq for m in metas] == list(range(len(metas)))
@@ -62,7 +62,7 @@ def assert_frames_are_the_cameras_picture(pipeline: Pipeline, topics: Topics) ->
     assert len(jpegs) >= 3
     for jpeg in jpegs[:3]:
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
-        assert image is not None and image.shape == (HEIGHT_PX, WIDTH_PX)
+        assert image is not None and image.shape == (HEIGHT_PX, WIDTH_PX, 3)
         assert float(image.std()) > 10  # the pattern's ball on black, not a flat frame
 
 
