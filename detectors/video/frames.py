@@ -37,11 +37,10 @@ class CameraFrame:
     def from_image(cls, image: npt.NDArray[np.uint8]) -> CameraFrame:
         """From a decoded picture (BGR or grayscale), with the grayscale a reduced JPEG decode would give."""
         height_px, width_px = image.shape[:2]
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         size = decoded_size(width_px, height_px, DETECTION_WIDTH_PX)
-        small = image if size == (width_px, height_px) else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        # Converted after the downscale: a quarter of the pixels (the mean of a few pixels' gray is
-        # the gray of their mean, so it is the same picture to within rounding).
-        gray = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        if size != (width_px, height_px):
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         colour = image if image.ndim == 3 else np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), np.uint8)
         return cls(np.asarray(gray, np.uint8), colour=colour)
 
