@@ -1,19 +1,38 @@
-"""Camera feeds for ``pantau demo`` on a machine without cameras: looping synthetic scenes.
+"""Camera feeds for ``pantau demo`` on a machine without cameras: looping synthetic scenes, and one
+real CCTV recording.
 
 Each scene is rendered once into ``<stack home>/demo/`` (an MJPG .avi) and played by camera ingest
 like any video file, in real time and looped, so the demo shows the camera path end to end: people
-walking onto the Alun-Alun lawn, a bag left at the station, dusk falling, rain.
+walking onto the Alun-Alun lawn, a bag left at the station, dusk falling, rain. Their figures are
+drawn shapes, so those cameras run on motion alone.
+
+When a footage fetcher is given (``pantau demo`` gives :func:`pantau.footage.ensure_opencv_footage`),
+a third camera plays OpenCV's ``vtest.avi``, a real plaza camera, looped in real time with object
+confirmation on (the default SSD-MobileNet-v2) and the zones the hand-made ground truth draws
+(``tests/detectors/data/vtest_truth.yaml``): the lawn (``intrusion``) and the counting line across
+the walkway (``line_crossing``, counted, no incident). If the footage cannot be fetched, or the
+model is not installed, that camera is left out with one warning saying why and what to run; it
+never falls back to motion alone.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import yaml
 
+from detectors.bench import VTEST_LAWN, VTEST_LINE
+from detectors.video.models import MODELS, ModelMissing, default_models_dir, model_path
 from detectors.video.synthetic import FigurePath, LightingRamp, Rain, SceneSpec, SensorNoise, render
+from detectors.zones.config import ObjectCheckConfig
+from pantau.exceptions import FootageError
+
+FootageFetcher = Callable[[], Path]  # the folder holding vtest.avi, or FootageError
+Warn = Callable[[str], None]
 
 _SCENES: dict[str, SceneSpec] = {
     "alun-alun": SceneSpec(
@@ -70,6 +89,72 @@ _CAMERAS: list[dict[str, Any]] = [
 ]
 
 
+PLAZA_ID = "cam-plaza-real"
+PLAZA_VIDEO = "vtest.avi"
+# Half the width of the walkway zone drawn around the counting line (normalized): the zone is only
+# the operator's picture of the line; the rule uses the line itself.
+_WALKWAY_HALF_WIDTH = 0.03
+
+
+def plaza_camera(video: Path) -> dict[str, Any]:
+    """The real-footage camera on ``video`` (OpenCV's vtest.avi: 768x576, 10 fps, 80 s), as the
+    configuration file holds it."""
+    (ax, ay), (bx, by) = VTEST_LINE
+    w = _WALKWAY_HALF_WIDTH
+    return {
+        "id": PLAZA_ID,
+        "name": "Plaza (real CCTV, vtest.avi)",
+        "location": {"lat": -7.9771, "lon": 112.6340, "district": "Klojen"},  # by Alun-Alun Tugu
+        "source": str(video),
+        "fps": 10,  # the file's own rate, as the ground truth and the real-footage tests use it
+        "loop": True,
+        "realtime": True,
+        "object_check": {},  # SSD-MobileNet-v2, the default
+        "zones": [
+            {
+                "name": "lawn",
+                "polygon": [list(p) for p in VTEST_LAWN],
+                "rules": ["intrusion"],
+                "criticality": "high",
+                "schedule": "always",
+            },
+            {
+                "name": "walkway",
+                "polygon": [[ax - w, ay], [ax + w, ay], [bx + w, by], [bx - w, by]],
+                # A counting line: ~26 crossings a loop go to the planners' counts, not to the operators.
+                "rules": [{"line_crossing": {"line": [list(p) for p in VTEST_LINE], "alert": False}}],
+            },
+        ],
+    }
+
+
+def real_cameras(fetch: FootageFetcher, models_dir: Path, warn: Warn) -> list[dict[str, Any]]:
+    """The real-footage camera, or none (with one ``warn`` line saying why and what to run) when its
+    footage cannot be fetched or its object detector is not installed in ``models_dir``."""
+    left_out = f"demo camera {PLAZA_ID} (real CCTV footage) left out"
+    try:
+        video = fetch() / PLAZA_VIDEO
+    except FootageError as exc:  # its message says what failed and how to fetch the files by hand
+        warn(" ".join(f"{left_out}: {exc}".split()))
+        return []
+    except OSError as exc:  # the cache folder cannot be written
+        warn(" ".join(f"{left_out}: cannot cache OpenCV's sample videos: {exc}".split()))
+        return []
+    camera = plaza_camera(video)
+    model = ObjectCheckConfig.model_validate(camera["object_check"]).model
+    try:
+        # model_path checks every file of the model (size, sha256) the way camera-detectors will.
+        model_path(models_dir, model, Path(MODELS[model].files[0].name).suffix)
+    except ModelMissing as exc:
+        warn(" ".join(f"{left_out}: it needs object confirmation and {exc}".split()))
+        return []
+    return [camera]
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def _render(path: Path, spec: SceneSpec) -> None:
     tmp = path.with_suffix(".tmp.avi")
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width_px, spec.height_px))
@@ -79,8 +164,16 @@ def _render(path: Path, spec: SceneSpec) -> None:
     tmp.rename(path)
 
 
-def demo_config(base: Path, folder: Path) -> Path:
-    """``base`` plus the demo cameras (scenes rendered on first use), written to ``folder``."""
+def demo_config(
+    base: Path,
+    folder: Path,
+    real_footage: FootageFetcher | None = None,
+    models_dir: Path | None = None,
+    warn: Warn = _warn,
+) -> Path:
+    """``base`` plus the demo cameras (scenes rendered on first use), written to ``folder``; with
+    ``real_footage``, also the real-footage camera, if its footage and its model (in ``models_dir``,
+    by default camera-detectors' default) are there (:func:`real_cameras`)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = yaml.safe_load(base.read_text(encoding="utf-8")) or {}
     cameras = []
@@ -93,6 +186,8 @@ def demo_config(base: Path, folder: Path) -> Path:
         # alone (their incidents say so).
         camera.update(source=str(video), fps=5, loop=True, realtime=True, object_check=None)
         cameras.append(camera)
+    if real_footage is not None:
+        cameras += real_cameras(real_footage, default_models_dir() if models_dir is None else models_dir, warn)
     data["cameras"] = [*(data.get("cameras") or []), *cameras]
     out = folder / "config.yaml"
     out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -129,11 +129,19 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from detectors.camera_worker import Settings as CameraDetectorSettings
     from detectors.demo_cameras import demo_config
 
     stack = _stack()
-    # No cameras on this machine: the demo adds two whose feeds are looping synthetic scenes.
-    config = demo_config(args.config or DEFAULT_DEMO_CONFIG, stack.settings.home / "demo")
+    # No cameras on this machine: the demo adds two whose feeds are looping synthetic scenes, and one
+    # playing a real CCTV clip with object confirmation (left out, with a warning, when its footage
+    # cannot be fetched or its model is not installed where camera-detectors will look).
+    config = demo_config(
+        args.config or DEFAULT_DEMO_CONFIG,
+        stack.settings.home / "demo",
+        real_footage=_demo_footage,
+        models_dir=CameraDetectorSettings().models_dir,
+    )
     supervisor = Supervisor(stack)
     supervisor.up(config)
     print("Pantau console: http://127.0.0.1:8000/", flush=True)
@@ -141,7 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         password = _demo_account(stack, name, role)
         print(f"  log in as {name!r} ({role.value}) with password {password}", flush=True)
     print(
-        "Simulating the city's sensors (the cameras play synthetic scenes); Ctrl-C stops the simulator "
+        "Simulating the city's sensors (the cameras play looping videos); Ctrl-C stops the simulator "
         "(pantau down stops everything).",
         file=sys.stderr,
         flush=True,
@@ -151,6 +159,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         run_sensor_simulator(_service_settings(stack), speed=args.speed, duration_s=args.duration_s)
     return 0
+
+
+def _demo_footage() -> Path:
+    """OpenCV's sample videos, fetched from Debian's opencv-doc (saying so) when not cached yet."""
+    from pantau.footage import FOOTAGE, default_cache_dir, ensure_opencv_footage, file_problem
+
+    cache = default_cache_dir()
+    if any(file_problem(cache / spec.name, spec) is not None for spec in FOOTAGE):
+        print(f"fetching OpenCV's sample CCTV videos (Debian's opencv-doc) into {cache} ...", file=sys.stderr)
+    return ensure_opencv_footage(cache)
 
 
 def _demo_account(stack: Stack, name: str, role: Role) -> str:
