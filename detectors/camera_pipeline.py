@@ -28,7 +28,7 @@ from detectors.video.static_objects import StaticObject, StaticObjectConfig, Sta
 from detectors.video.tamper import FreezeWatch, TamperConfig, TamperDetector, TamperKind
 from detectors.video.tracking import Track, Tracker, TrackerConfig
 from detectors.zones.config import DetectorCameraConfig, LineCrossingConfig
-from detectors.zones.geometry import distance_to_polygon, distance_to_segment
+from detectors.zones.geometry import distance_to_polygon, distance_to_segment, point_in_polygon
 from detectors.zones.rules import LineCrossingRule, SceneFrame, TrackView, ZoneRule, build_zone_rules
 
 MAX_FUTURE_S = 60.0  # a frame further ahead of the detector's clock than this is refused
@@ -101,6 +101,11 @@ class Interest:
             if any(distance_to_polygon(p, polygon) <= self.margin for p in feet):
                 return True
         return any(distance_to_segment(centre, a, b) <= LINE_MARGIN_FRAC for a, b in self.lines)
+
+    def inside(self, box: XYXY) -> bool:
+        """Whether the box's feet are inside a zone (not only near it)."""
+        x0, _y0, x1, y1 = box
+        return any(point_in_polygon(((x0 + x1) / 2, y1), polygon) for polygon in self.polygons)
 
 
 class FrameRejected(ValueError):
@@ -251,6 +256,7 @@ class CameraPipeline:
                 lambda region: detector.detect(frame.colour, region),
                 self._interest,
                 lambda box: signature(frame.colour, box),
+                self._interest.inside,
             )
         else:
             self.objects = [SeenObject(t.track_id, t.xyxy, t) for t in self.tracks if t.missed_frames == 0]

@@ -14,8 +14,10 @@ answer can change:
 * a track holding **several objects** (passers-by walking together merge into one blob) is looked
   at every ``merged_recheck_s`` while one of them is where a rule could care, and any track whose
   box doubled since the last look (someone joined it) at once;
-* a track holding **one object** is looked at again every ``verify_s``, or every ``recheck_s`` when
-  its blob is much wider than the object (someone beside or behind it, hidden at the last look);
+* a track holding **one object** is looked at again every ``verify_s``, every ``merged_recheck_s``
+  while its feet are inside a zone (someone walking close behind it, hidden in its box, is found as
+  they part), or every ``recheck_s`` when its blob is much wider than the object (someone beside or
+  behind it, hidden at the last look);
 * at most ``max_checks_per_frame`` crops a frame, never-seen tracks first; due tracks whose crops
   overlap share one crop.
 
@@ -137,13 +139,15 @@ class ObjectConfirmer:
         detect: DetectFn,
         wanted: WantedFn = lambda _box: True,
         look: LookFn = lambda _box: None,
+        inside: WantedFn = lambda _box: False,
     ) -> list[SeenObject]:
-        """Look at what is due in this frame (through ``detect``) and say what each visible track holds."""
+        """Look at what is due in this frame (through ``detect``) and say what each visible track
+        holds; ``inside`` says whether a box's feet are inside a zone."""
         alive = {t.track_id for t in tracks}
         for track_id in [t for t in self._looks if t not in alive]:
             self._lost.extend(self._looks.pop(track_id).members)
         self._lost = [m for m in self._lost if now_s - m.seen_s <= _LOST_KEEP_S]
-        due = self._due(tracks, now_s, wanted)
+        due = self._due(tracks, now_s, wanted, inside)
         if due:
             self._look(due, now_s, detect, {t.track_id: t for t in tracks}, look)
         out: list[SeenObject] = []
@@ -158,27 +162,29 @@ class ObjectConfirmer:
                     out.append(obj)
         return out
 
-    def _due(self, tracks: Sequence[Track], now_s: float, wanted: WantedFn) -> list[Track]:
+    def _due(self, tracks: Sequence[Track], now_s: float, wanted: WantedFn, inside: WantedFn) -> list[Track]:
         cfg = self.config
         ranked: list[tuple[int, float, Track]] = []
         for track in tracks:
             if track.missed_frames or track.hits < cfg.min_hits:
                 continue
-            rank = self._rank(track, now_s)
+            rank = self._rank(track, now_s, inside)
             if rank is None:
                 continue
             look = self._looks.get(track.track_id)
-            if look is not None and len(look.members) > 1:
+            if look is not None and len(look.members) > 1 and not look.stale:
                 # A group is looked at again only where one of its people could matter (a group
-                # walking along a path beside a lawn is not, until one of them heads onto it).
-                if any(wanted(m.predicted(now_s)) for m in look.members):
+                # walking along a path beside a lawn is not, until one of them heads onto it). Its
+                # people are where the blob took them (a stale look's are no longer in it: the
+                # blob itself is what could matter).
+                if any(wanted(_where_now(m, look, track, now_s)) for m in look.members):
                     ranked.append((rank[0], rank[1], track))
             elif wanted(track.xyxy):
                 ranked.append((rank[0], rank[1], track))
         ranked.sort(key=lambda r: (r[0], r[1]))
         return [t for _, _, t in ranked[: cfg.max_checks_per_frame]]
 
-    def _rank(self, track: Track, now_s: float) -> tuple[int, float] | None:
+    def _rank(self, track: Track, now_s: float, inside: WantedFn) -> tuple[int, float] | None:
         """(priority, order within it) if the track is due for a look, else None; lower goes first."""
         cfg = self.config
         look = self._looks.get(track.track_id)
@@ -195,7 +201,9 @@ class ObjectConfirmer:
         if not look.members:
             wait_s = min(cfg.recheck_s * 2 ** max(look.failures - 1, 0), cfg.max_recheck_s)
             return (2, -since_s) if since_s >= wait_s else None
-        if len(look.members) > 1:
+        if len(look.members) > 1 or inside(track.xyxy):
+            # Inside a zone, two people walking close (one behind the other) are one box to the
+            # detector until they part: looked at as often as a group, the second is found then.
             return (1, -since_s) if since_s >= cfg.merged_recheck_s else None
         # One object in a blob much wider than it: someone walking beside or behind it may not
         # have been seen yet (hidden at the last look): look as often as at a group.
@@ -253,13 +261,13 @@ class ObjectConfirmer:
         """Keep what the look at ``track`` found, each detection the object it was before if any."""
         old = self._looks.get(track.track_id)
         # Where every known object is now: in its blob (moved with it since the look that found
-        # it), or, lost, where its own velocity has taken it.
+        # it), or, lost or in a blob that someone joined or left since, where its own velocity has
+        # taken it.
         candidates: list[tuple[_Member, XYXY, int | None]] = []
         for track_id, look in self._looks.items():
             blob = tracks.get(track_id)
             for m in look.members:
-                here = _moved_with(m, look, blob) if blob is not None else m.predicted(now_s)
-                candidates.append((m, here, track_id))
+                candidates.append((m, _where_now(m, look, blob, now_s), track_id))
         candidates += [(m, m.predicted(now_s), None) for m in self._lost]
         pairs = sorted(
             (
@@ -339,6 +347,18 @@ def _moved_with(member: _Member, look: _Look, track: Track) -> XYXY:
     """The member's box, moved as its blob's feet moved since the look that found it."""
     (ox, oy), (nx, ny) = bottom_centre(look.track_box), bottom_centre(track.xyxy)
     return clipped(shifted(member.xyxy, nx - ox, ny - oy))
+
+
+def _where_now(member: _Member, look: _Look, blob: Track | None, now_s: float) -> XYXY:
+    """Where a known object should be now: moved with its blob, unless the blob has changed size
+    since the look (someone joined it or left it: its feet moved towards them, not with the object),
+    or is gone; then where the object's own velocity has taken it."""
+    if blob is None:
+        return member.predicted(now_s)
+    ratio = area(blob.xyxy) / max(area(look.track_box), 1e-12)
+    if ratio > _SIZE_CHANGE or ratio < 1 / _SIZE_CHANGE:
+        return member.predicted(now_s)
+    return _moved_with(member, look, blob)
 
 
 def _holds(blob: XYXY, box: XYXY) -> bool:

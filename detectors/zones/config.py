@@ -35,7 +35,9 @@ class ObjectCheckConfig(BaseModel):
     min_hits: int = Field(2, ge=1, description="frames a track needs before it is looked at")
     recheck_s: float = Field(1.0, gt=0, description="a track with nothing found is looked at again after this")
     max_recheck_s: float = Field(4.0, gt=0, description="... doubling while nothing is found, up to this")
-    merged_recheck_s: float = Field(1.5, gt=0, description="a track holding several objects: looked at this often")
+    merged_recheck_s: float = Field(
+        1.5, gt=0, description="a track holding several objects, or one inside a zone: looked at this often"
+    )
     verify_s: float = Field(5.0, gt=0, description="a track holding one object is looked at again after this")
     max_checks_per_frame: int = Field(2, ge=1, le=16, description="crops given to the detector per frame at most")
     margin_frac: float = Field(0.3, ge=0, le=2, description="context around a track's box in its crop")

@@ -189,7 +189,8 @@ class _PerTrackRule(ZoneRule[C]):
     """Shared bookkeeping for rules about one track inside the zone: one incident per *stay*.
 
     A stay survives short absences (``grace_s``: occlusions, a step outside) and changes of track:
-    when a track is lost and a new one appears within ``reacquire_frac`` of where its person would
+    when a track is lost (gone from the picture, not only from the zone) and a new one appears
+    within ``reacquire_frac`` of where its person would
     be by now (last point plus last velocity), the new one carries the stay on, so a person whose
     track broke is not reported twice; a new track standing where another's stay is now (within
     ``same_place_frac``: one person seen twice, in two pieces of a blob) joins that stay. A stay
@@ -214,7 +215,9 @@ class _PerTrackRule(ZoneRule[C]):
             return []
         out: list[Incident] = []
         inside = self.candidates(frame)
-        seen = {t.track_id for t in inside}
+        # A stay passes only from a track that is gone: one still in the picture (outside the zone
+        # now) is its person walking away, not someone else's track that broke.
+        seen = {t.track_id for t in frame.tracks}
         for track in inside:
             stay = self.stays.get(track.track_id)
             if stay is None:
@@ -242,8 +245,11 @@ class _PerTrackRule(ZoneRule[C]):
                 self.stays[track.track_id] = stay  # the same person, seen twice
                 return stay
         best_id, best_d = None, self.reacquire_frac
+        # A stay can be under several track ids (a track that broke, one person in two pieces):
+        # it is held while any of them is in the picture.
+        held = {id(stay) for track_id, stay in self.stays.items() if track_id in seen}
         for track_id, stay in self.stays.items():
-            if track_id in seen or different(stay.signature, track.signature):
+            if id(stay) in held or different(stay.signature, track.signature):
                 continue
             px, py = stay.predicted(ts)
             d = math.hypot(px - x, py - y)

@@ -118,3 +118,40 @@ def test_a_coasting_track_shows_nothing() -> None:
     world = World([(0.4, 0.4, 0.46, 0.6)])
     step(confirmer, world, [track(1, (0.4, 0.4, 0.46, 0.6))], 0)
     assert step(confirmer, world, [track(1, (0.4, 0.4, 0.46, 0.6), missed=1)], 1) == []
+
+
+def test_one_object_inside_a_zone_is_looked_at_as_often_as_a_group() -> None:
+    """Two people walking close, one hidden behind the other, are one box to the detector until
+    they part: inside a zone the box is looked at every ``merged_recheck_s``, not ``verify_s``, so
+    the second is found soon after they part; outside, at ``verify_s``."""
+    config = ObjectCheckConfig(min_hits=1, merged_recheck_s=1.5, verify_s=5.0)
+    person = (0.40, 0.40, 0.46, 0.60)
+    for inside, expected in ((True, [0.0, 1.5, 3.0, 4.5]), (False, [0.0])):
+        confirmer, world, looked = ObjectConfirmer(config), World([person]), []
+        in_zone = (lambda _box: True) if inside else (lambda _box: False)
+        for frame in range(0, 50):
+            before = len(world.regions)
+            confirmer.update([track(1, person, hits=1 + frame)], frame / FPS, world.detect, inside=in_zone)
+            if len(world.regions) > before:
+                looked.append(frame / FPS)
+        assert looked == expected
+
+
+def test_a_blob_someone_joined_does_not_carry_its_object_onto_the_newcomer() -> None:
+    """A woman's blob takes in a man who walks up beside her from the group he was in (vtest.avi,
+    75 s): the blob's feet move towards him, so moving her with the blob would put her on him.
+    Where she should be is where her own pace takes her: the detection that is her keeps her id,
+    and the man keeps his."""
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1, merged_recheck_s=5.0, verify_s=5.0))
+    woman, man, other = (0.20, 0.35, 0.24, 0.50), (0.31, 0.36, 0.36, 0.51), (0.45, 0.36, 0.50, 0.52)
+    world = World([woman, man, other])
+    first = step(confirmer, world, [track(1, woman), track(2, (0.31, 0.36, 0.50, 0.52))], 0)
+    ids = {round(o.xyxy[0], 2): o.object_id for o in first}
+    assert len(ids) == 3
+    # Half a second later she has moved a little; he has walked into her blob, now four times its
+    # area, whose feet moved towards him; his old blob holds only the other man.
+    woman_now, man_now = (0.22, 0.35, 0.26, 0.50), (0.27, 0.37, 0.32, 0.53)
+    world.people = [woman_now, man_now, other]
+    later = step(confirmer, world, [track(1, (0.22, 0.35, 0.36, 0.53), hits=10), track(2, other, hits=10)], 5)
+    by_place = {round(o.xyxy[0], 2): o.object_id for o in later}
+    assert by_place[0.22] == ids[0.2] and by_place[0.27] == ids[0.31]

@@ -90,6 +90,23 @@ def test_intrusion_is_one_incident_per_entry(camera_factory: Callable[..., Detec
     assert run(camera, walk_in + away + back)[0].id == first.id  # a replay gives the same ids
 
 
+def test_a_stay_does_not_pass_to_someone_else_while_its_person_is_still_in_the_picture(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    """One person walks out of the zone as another steps in where she left it (vtest.avi, 75 s):
+    her stay is hers while her track is in the picture, under any of the ids it had (a track that
+    broke inside the zone), so the newcomer is a stay and an incident of their own. A track that is
+    gone still hands its stay on to the next one where its person would be."""
+    camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
+    walk_in = [[track(1, 0.50, 0.5 - 0.01 * i)] for i in range(5)]  # inside, walking up
+    broke = [[track(2, 0.50, 0.45 - 0.01 * i)] for i in range(4)]  # the same person, a new track id
+    out_and_in = [[track(2, 0.50, 0.39 - 0.01 * i), track(3, 0.53, 0.47)] for i in range(5)]
+    incidents = run(camera, walk_in + broke + out_and_in)
+    assert [i.evidence["track_id"] for i in incidents] == [1, 3]
+    gone_then_back = walk_in + [[] for _ in range(2)] + [[track(4, 0.50, 0.44)] for _ in range(4)]
+    assert [i.evidence["track_id"] for i in run(camera, gone_then_back)] == [1]
+
+
 def test_unconfirmed_tracks_and_tracks_outside_never_fire(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
     camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
     frames = [[track(1, 0.5, 0.5, confirmed=False), track(2, 0.9, 0.9)] for _ in range(20)]
