@@ -65,13 +65,13 @@ def test_people_stepping_onto_the_lawn_are_each_reported_once(run: Callable[...,
     lawn = scores["intrusion"]
     assert lawn.recall == 1.0 and lawn.fp == 0 and not lawn.duplicates, explain(lawn)
     latency = {m.truth_id: m.latency_s for m in lawn.matches}
-    # The issue asks for 2 s. L1: 0.3 s. L3 steps onto the lawn where L1 has just left it and is
-    # reported 2.1 s after (his object first carries her identity); L2 walks in beside L1, hidden
-    # behind her, and is reported as a person of their own once the detector sees them apart (7.1 s).
-    # These bounds keep today's figures from getting worse; docs/detectors.md lists the gaps.
+    # The issue asks for 2 s. L1: 0.3 s; L3, stepping on where L1 has just left: 0.0 s. L2 walks in
+    # with L1, close behind her: one box to the detector (SSD's) until ~540, when it sees two; a
+    # person inside a zone is looked at every 1.5 s, so he is reported 3.8 s after his feet enter
+    # (0.4 s after he can be seen apart). docs/detectors.md says so.
     assert latency["L1"] <= 2.0, explain(lawn)
-    assert latency["L3"] <= 2.5, explain(lawn)
-    assert latency["L2"] <= 8.0, explain(lawn)
+    assert latency["L3"] <= 2.0, explain(lawn)
+    assert latency["L2"] <= 4.5, explain(lawn)
     assert all(m.incident["object_class"] == "person" and m.incident["confidence"] >= 0.5 for m in lawn.matches)
 
 
