@@ -22,12 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import yaml
 
 from detectors.bench import VTEST_LAWN, VTEST_LINE
 from detectors.video.models import MODELS, ModelMissing, default_models_dir, model_path
-from detectors.video.synthetic import FigurePath, LightingRamp, Rain, SceneSpec, SensorNoise, render
+from detectors.video.synthetic import FigurePath, LightingRamp, Rain, SceneSpec, SensorNoise, write_video
 from detectors.zones.config import ObjectCheckConfig
 from pantau.exceptions import FootageError
 
@@ -155,15 +154,6 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def _render(path: Path, spec: SceneSpec) -> None:
-    tmp = path.with_suffix(".tmp.avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width_px, spec.height_px))
-    for frame in render(spec):
-        writer.write(cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    tmp.rename(path)
-
-
 def demo_config(
     base: Path,
     folder: Path,
@@ -180,7 +170,7 @@ def demo_config(
     for spec in _CAMERAS:
         video = folder / f"{spec['scene']}.avi"
         if not video.exists():
-            _render(video, _SCENES[spec["scene"]])
+            write_video(_SCENES[spec["scene"]], video)
         camera = {k: v for k, v in spec.items() if k != "scene"}
         # The scenes' figures are drawn shapes, not people a CNN knows: these cameras run on motion
         # alone (their incidents say so).

@@ -26,6 +26,7 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -397,6 +398,18 @@ def render(spec: SceneSpec) -> Iterator[SyntheticFrame]:
             frame = frame + noise_rng.normal(0.0, spec.base_noise_levels, frame.shape).astype(np.float32)
         gray: Gray = np.clip(frame, 0, 255).astype(np.uint8)
         yield SyntheticFrame(index, t_s, gray, truth)
+
+
+def write_video(spec: SceneSpec, path: Path) -> Path:
+    """The spec's frames as a Motion-JPEG AVI at ``path`` (written beside it, then renamed: a reader
+    never sees half a file); ``path``."""
+    tmp = path.with_name(path.stem + ".tmp.avi")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width_px, spec.height_px))
+    for frame in render(spec):
+        writer.write(cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    tmp.rename(path)
+    return path
 
 
 def _apply_lighting(frame: FloatImage, nuisances: Sequence[Nuisance], t_s: float) -> FloatImage:

@@ -13,14 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
 import httpx
 import pytest
 from kafka import KafkaConsumer
 
 from archive.rollups import CROSSING_ROLLUP, UNCLASSIFIED
 from detectors.schemas import TOPIC_LINE_CROSSINGS, LineCrossing, crossing_id
-from detectors.video.synthetic import FigurePath, SceneSpec, render
+from detectors.video.synthetic import FigurePath, SceneSpec, render, write_video
 from detectors.zones.geometry import segments_intersect, side_of_line
 from ingest.cameras.schemas import FrameMeta
 from pantau.auth import Role
@@ -83,14 +82,6 @@ def expected_crossings() -> list[tuple[str, str, int, int]]:
     return out
 
 
-def write_video(path: Path) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), SCENE.fps, (SCENE.width_px, SCENE.height_px))
-    for frame in render(SCENE):
-        writer.write(cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    return path
-
-
 def records(pipeline: Pipeline, topic: str) -> list[Any]:
     consumer = KafkaConsumer(
         pipeline.topic(topic),
@@ -112,7 +103,7 @@ def test_motion_only_camera_crossings_are_published_archived_and_counted(
         ("walkway", "out", 2),
         ("road", "in", 3),
     ]
-    video = write_video(tmp_path / "gate.avi")
+    video = write_video(SCENE, tmp_path / "gate.avi")
     pipeline = pipeline_factory(config(video), services=("archiver", "console", "camera-detectors"))
     pipeline.start("camera-ingest")
     found = pipeline.wait_count("line_crossings", len(truth))
