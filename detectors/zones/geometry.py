@@ -5,9 +5,17 @@ from __future__ import annotations
 Point = tuple[float, float]
 
 
+_BORDER_INSET = 1e-6
+
+
 def point_in_polygon(point: Point, polygon: list[Point]) -> bool:
-    """Even-odd rule; points exactly on an edge count as inside for horizontal ray hits."""
-    x, y = point
+    """Even-odd rule; points exactly on an edge count as inside for horizontal ray hits.
+
+    A point on the picture's border (feet the picture cuts off: a box clipped at its bottom) is
+    taken a hair inside the picture, so a zone drawn to the border holds it; the even-odd rule
+    alone would put it outside that zone's border edge."""
+    x = min(max(point[0], _BORDER_INSET), 1.0 - _BORDER_INSET)
+    y = min(max(point[1], _BORDER_INSET), 1.0 - _BORDER_INSET)
     inside = False
     n = len(polygon)
     for i in range(n):

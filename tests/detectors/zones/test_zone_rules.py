@@ -107,6 +107,20 @@ def test_a_stay_does_not_pass_to_someone_else_while_its_person_is_still_in_the_p
     assert [i.evidence["track_id"] for i in run(camera, gone_then_back)] == [1]
 
 
+def test_feet_the_picture_cuts_off_are_inside_a_zone_drawn_to_the_border(
+    camera_factory: Callable[..., DetectorCameraConfig],
+) -> None:
+    """Someone walking along the bottom of the picture has a box clipped at its edge (feet at
+    y = 1.0, vtest.avi 585-615): a zone drawn to the border holds them, their stay lasts, and they
+    are one incident, not one each time the box leaves the edge."""
+    lawn = [[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]
+    camera = camera_factory([{"name": "lawn", "polygon": lawn, "rules": ["intrusion"]}])
+    on_edge = [[track(1, 0.3 + 0.01 * i, 1.0)] for i in range(20)]  # 4 s along the edge
+    off_edge = [[track(1, 0.5, 0.98)] for _ in range(3)]
+    incidents = run(camera, on_edge + off_edge + on_edge)
+    assert [i.evidence["frame"] for i in incidents] == [1]
+
+
 def test_unconfirmed_tracks_and_tracks_outside_never_fire(camera_factory: Callable[..., DetectorCameraConfig]) -> None:
     camera = camera_factory([{"name": "yard", "polygon": SQUARE, "rules": ["intrusion"]}])
     frames = [[track(1, 0.5, 0.5, confirmed=False), track(2, 0.9, 0.9)] for _ in range(20)]
