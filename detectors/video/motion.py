@@ -28,6 +28,15 @@ _STATS_STRIDE = 4
 # Below this inter-quartile range (gray levels) a frame is nearly flat (lens covered, black night
 # frame): its contrast cannot be estimated, so only its brightness is normalized.
 _MIN_IQR_LEVELS = 4.0
+# Window (work pixels) over which a changed pixel's neighbourhood is compared with the background's.
+_TEXTURE_WINDOW_PX = 5
+# A blob is light or shade when some of it lies on textured background (this share, and this many
+# pixels) and this much of that keeps the background's texture. vtest.avi: none of 4,500 blobs of
+# people walking; 4.6 % of all blobs with shadows staged on it, 2 % with headlights.
+_TEXTURED_FRAC = 0.05
+_TEXTURED_MIN_PX = 10
+_LIT_FRAC = 0.7
+_MIXED_FRAC = 0.2
 
 
 def _quartiles(sample: npt.NDArray[Any]) -> tuple[float, float, float]:
@@ -40,6 +49,46 @@ def _quartiles(sample: npt.NDArray[Any]) -> tuple[float, float, float]:
     ranks = np.array([0.25, 0.5, 0.75]) * (total - 1)
     p25, p50, p75 = (float(v) for v in np.searchsorted(cumulative, ranks, side="right"))
     return p25, p50, p75
+
+
+def _lit_only(
+    cleaned: MatLike,
+    norm: FloatImage,
+    bg: FloatImage,
+    box: tuple[int, int, int, int],
+    ncc: float,
+    texture_levels: float,
+) -> bool:
+    """Whether the blob in ``box`` (x, y, w, h in work pixels) is lighting, not an object: a cast
+    shadow or a light sweeping over the ground keeps the texture under it, darker or brighter; an
+    object hides it. Each moving pixel's neighbourhood is correlated with the background's, where the
+    background has texture (on flat pavement a shadow and a dark coat cannot be told apart, and the
+    blob is kept)."""
+    x, y, w, h = box
+    r = _TEXTURE_WINDOW_PX // 2
+    height, width = norm.shape
+    px0, py0, px1, py1 = max(x - r, 0), max(y - r, 0), min(x + w + r, width), min(y + h + r, height)
+    f, b = norm[py0:py1, px0:px1], bg[py0:py1, px0:px1]
+    moving = cleaned[py0:py1, px0:px1]
+    # Light or shade changes the ground one way: a blob both darker and brighter than the ground in
+    # good part is an object (and the rest need not be computed).
+    n_moving = cv2.countNonZero(moving)
+    darker = cv2.countNonZero(cv2.bitwise_and(cv2.compare(f, b, cv2.CMP_LT), moving))
+    if _MIXED_FRAC * n_moving < darker < (1 - _MIXED_FRAC) * n_moving:
+        return False
+    k = (_TEXTURE_WINDOW_PX, _TEXTURE_WINDOW_PX)
+    mean_f, mean_b = cv2.boxFilter(f, -1, k), cv2.boxFilter(b, -1, k)
+    var_b = cv2.sqrBoxFilter(b, cv2.CV_32F, k) - mean_b * mean_b
+    textured = cv2.bitwise_and(cv2.compare(var_b, np.full_like(var_b, texture_levels**2), cv2.CMP_GE), moving)
+    n_textured = cv2.countNonZero(textured)
+    if n_textured < max(_TEXTURED_MIN_PX, _TEXTURED_FRAC * n_moving):
+        return False
+    var_f = cv2.sqrBoxFilter(f, cv2.CV_32F, k) - mean_f * mean_f
+    cov = cv2.boxFilter(f * b, -1, k) - mean_f * mean_b
+    # cov >= ncc * sqrt(var_f * var_b), without the square root or a division by ~0.
+    kept = cv2.compare(cov * np.abs(cov), np.float32(ncc * ncc) * np.maximum(var_f, 0) * var_b, cv2.CMP_GE)
+    kept = cv2.bitwise_and(kept, textured)
+    return cv2.countNonZero(kept) >= _LIT_FRAC * n_textured
 
 
 class MotionConfig(BaseModel):
@@ -68,6 +117,16 @@ class MotionConfig(BaseModel):
         0.2, gt=0, le=1, description="this much of the frame changing at once re-seeds the background"
     )
     brightness_jump_levels: float = Field(15.0, gt=0, description="median brightness step between frames")
+    lighting_ncc: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="a blob whose pixels correlate this well with the background's (a shadow, a headlight: "
+        "the same texture, only darker or brighter) is not an object (1: off)",
+    )
+    texture_min_levels: float = Field(
+        5.0, ge=0, description="... judged only where the background has this much texture (std, gray levels)"
+    )
     contrast_jump_frac: float = Field(0.15, gt=0, description="relative contrast (IQR) step between frames")
 
 
@@ -252,7 +311,8 @@ class MotionDetector:
         cleaned = fg
         if cfg.merge_radius_px > 0:
             fg = cv2.dilate(fg, self._merge_kernel)
-        return MotionResult(index, self._blobs(fg), foreground_frac, False, False, np.asarray(cleaned, np.uint8))
+        blobs = self._blobs(fg, cleaned, norm, bg)
+        return MotionResult(index, blobs, foreground_frac, False, False, np.asarray(cleaned, np.uint8))
 
     # -- internals ---------------------------------------------------------------------------------
 
@@ -289,7 +349,7 @@ class MotionDetector:
         self._mask_valid = work[::_STATS_STRIDE, ::_STATS_STRIDE] == 0
         return work
 
-    def _blobs(self, fg: MatLike) -> tuple[Blob, ...]:
+    def _blobs(self, fg: MatLike, cleaned: MatLike, norm: FloatImage, bg: FloatImage) -> tuple[Blob, ...]:
         cfg = self.config
         work_w, work_h = self._work_size
         total_px = work_w * work_h
@@ -308,6 +368,10 @@ class MotionDetector:
                 continue
             area = cv2.contourArea(contour) + cv2.arcLength(contour, True) / 2 + 1
             if not min_px <= area <= max_px:
+                continue
+            if cfg.lighting_ncc < 1.0 and _lit_only(
+                cleaned, norm, bg, (x, y, w, h), cfg.lighting_ncc, cfg.texture_min_levels
+            ):
                 continue
             # Undo the merge dilation's margin on each side so boxes hug the object.
             x0, y0 = min(x + m, x + w // 2), min(y + m, y + h // 2)
