@@ -77,12 +77,13 @@ def _lit_only(
     if _MIXED_FRAC * n_moving < darker < (1 - _MIXED_FRAC) * n_moving:
         return False
     k = (_TEXTURE_WINDOW_PX, _TEXTURE_WINDOW_PX)
-    mean_f, mean_b = cv2.boxFilter(f, -1, k), cv2.boxFilter(b, -1, k)
+    mean_b = cv2.boxFilter(b, -1, k)
     var_b = cv2.sqrBoxFilter(b, cv2.CV_32F, k) - mean_b * mean_b
     textured = cv2.bitwise_and(cv2.compare(var_b, np.full_like(var_b, texture_levels**2), cv2.CMP_GE), moving)
     n_textured = cv2.countNonZero(textured)
     if n_textured < max(_TEXTURED_MIN_PX, _TEXTURED_FRAC * n_moving):
         return False
+    mean_f = cv2.boxFilter(f, -1, k)
     var_f = cv2.sqrBoxFilter(f, cv2.CV_32F, k) - mean_f * mean_f
     cov = cv2.boxFilter(f * b, -1, k) - mean_f * mean_b
     # cov >= ncc * sqrt(var_f * var_b), without the square root or a division by ~0.
