@@ -28,7 +28,7 @@ from detectors.video.static_objects import StaticObject, StaticObjectConfig, Sta
 from detectors.video.tamper import FreezeWatch, TamperConfig, TamperDetector, TamperKind
 from detectors.video.tracking import Track, Tracker, TrackerConfig
 from detectors.zones.config import DetectorCameraConfig, LineCrossingConfig
-from detectors.zones.geometry import distance_to_polygon, distance_to_segment, point_in_polygon
+from detectors.zones.geometry import NearPolygon, distance_to_segment, point_in_polygon
 from detectors.zones.rules import LineCrossingRule, SceneFrame, TrackView, ZoneRule, build_zone_rules
 
 MAX_FUTURE_S = 60.0  # a frame further ahead of the detector's clock than this is refused
@@ -79,6 +79,7 @@ class Interest:
 
     def __init__(self, camera: DetectorCameraConfig, margin: float) -> None:
         self.polygons: list[list[tuple[float, float]]] = []
+        self.near: list[NearPolygon] = []
         self.boxes: list[XYXY] = []  # each polygon's bounding box, grown by the margin: a quick no
         self.lines: list[tuple[tuple[float, float], tuple[float, float]]] = []
         self.margin = margin
@@ -88,6 +89,7 @@ class Interest:
                     self.lines.append(spec.params.line)
                 elif zone.polygon not in self.polygons:
                     self.polygons.append(list(zone.polygon))
+                    self.near.append(NearPolygon(list(zone.polygon), margin))
                     xs, ys = [p[0] for p in zone.polygon], [p[1] for p in zone.polygon]
                     self.boxes.append((min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin))
 
@@ -95,10 +97,10 @@ class Interest:
         x0, _y0, x1, y1 = box
         centre = ((x0 + x1) / 2, y1)
         feet = ((x0, y1), centre, (x1, y1))  # a merged blob's corners may stand where its centre does not
-        for polygon, (bx0, by0, bx1, by1) in zip(self.polygons, self.boxes, strict=True):
+        for near, (bx0, by0, bx1, by1) in zip(self.near, self.boxes, strict=True):
             if not (y1 >= by0 and y1 <= by1 and x1 >= bx0 and x0 <= bx1):
                 continue
-            if any(distance_to_polygon(p, polygon) <= self.margin for p in feet):
+            if any(near(p) for p in feet):
                 return True
         return any(distance_to_segment(centre, a, b) <= LINE_MARGIN_FRAC for a, b in self.lines)
 

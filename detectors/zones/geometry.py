@@ -67,6 +67,32 @@ def distance_to_polygon(point: Point, polygon: list[Point]) -> float:
     return min(distance_to_segment(point, polygon[i], polygon[(i + 1) % n]) for i in range(n))
 
 
+class NearPolygon:
+    """Whether points are inside a polygon or within ``margin`` of it: ``distance_to_polygon(p) <=
+    margin``, with the edges that cannot be that near (the point outside the edge's box grown by
+    the margin) skipped: a camera asks it of every track's feet on every frame."""
+
+    def __init__(self, polygon: list[Point], margin: float) -> None:
+        self.polygon = polygon
+        self.margin = margin
+        self._edges = [
+            (a, b, *_grown_box(a, b, margin)) for a, b in zip(polygon, [*polygon[1:], polygon[0]], strict=True)
+        ]
+
+    def __call__(self, point: Point) -> bool:
+        if point_in_polygon(point, self.polygon):
+            return True
+        x, y = point
+        return any(
+            x0 <= x <= x1 and y0 <= y <= y1 and distance_to_segment(point, a, b) <= self.margin
+            for a, b, x0, y0, x1, y1 in self._edges
+        )
+
+
+def _grown_box(a: Point, b: Point, margin: float) -> tuple[float, float, float, float]:
+    return min(a[0], b[0]) - margin, min(a[1], b[1]) - margin, max(a[0], b[0]) + margin, max(a[1], b[1]) + margin
+
+
 def _on_border(a: Point, b: Point) -> bool:
     """Whether the edge a-b lies along the picture's border (nobody walks in across it: it is where
     the picture ends, and a zone drawn to it goes on beyond it)."""
