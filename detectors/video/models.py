@@ -117,9 +117,7 @@ MODELS: dict[str, Model] = {
                 ),
                 # Darknet's own cfg (public domain) with the fix the package's copy lacks: its second
                 # [yolo] layer needs `mask = 1,2,3`, or every box of that scale comes out half size.
-                ModelFile(
-                    "yolov3-tiny.cfg", "bc27f48b063a3990023e47a795578ea1deeec2333a49b6457db26bf3fa60766a", 2113
-                ),
+                ModelFile("yolov3-tiny.cfg", "bc27f48b063a3990023e47a795578ea1deeec2333a49b6457db26bf3fa60766a", 2113),
             ),
             "YOLOv3-tiny (Darknet), 80 COCO classes",
         ),
