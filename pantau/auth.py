@@ -9,26 +9,18 @@ disabled person's tokens stop working.
 from __future__ import annotations
 
 import time
-from enum import StrEnum
 from typing import Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict
 
 from pantau.exceptions import AuthError
+from pantau.roles import Role
+
+__all__ = ["Principal", "Role", "issue_token", "verify_token"]
 
 _ALGORITHM = "HS256"
 _ISSUER = "pantau"
-
-
-class Role(StrEnum):
-    """What a token's holder may do."""
-
-    operator = "operator"
-    responder = "responder"
-    planner = "planner"
-    admin = "admin"
-    ingest = "ingest"
 
 
 class Principal(BaseModel):

@@ -10,14 +10,18 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from pantau.auth import Role, issue_token
 from pantau.exceptions import PantauError
-from pantau.settings import CommonSettings
-from pantau.stack import Stack, StackSettings
-from pantau.supervisor import SERVICES, Supervisor, local_token_secret
+from pantau.roles import Role
+
+# The stack, the supervisor, settings and tokens are imported where a command needs them:
+# `pantau analyze` and the benches start without them (~0.4 s of a whole-process figure).
+if TYPE_CHECKING:
+    from pantau.settings import CommonSettings
+    from pantau.stack import Stack
 
 SERVICE_MAINS: dict[str, str] = {
     "ingest-api": "ingest.api.app",
@@ -34,11 +38,15 @@ DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "config" 
 
 
 def _stack() -> Stack:
+    from pantau.stack import Stack, StackSettings
+
     return Stack(StackSettings())
 
 
 def _service_settings(stack: Stack) -> CommonSettings:
     """Settings from the environment, with the local stack's connection settings where none are given."""
+    from pantau.settings import CommonSettings
+
     env = stack.env()
     base = CommonSettings()
     overrides = {}
@@ -70,6 +78,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from pantau.supervisor import SERVICES, Supervisor
+
     supervisor = Supervisor(_stack(), instance=args.instance)
     supervisor.up(args.config)
     for key, value in supervisor.stack.env().items():
@@ -79,6 +89,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from pantau.supervisor import Supervisor
+
     supervisor = Supervisor(_stack(), instance=args.instance)
     if args.instance == "main":
         supervisor.down()
@@ -88,6 +100,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pantau.supervisor import Supervisor
+
     supervisor = Supervisor(_stack(), instance=args.instance)
     ok = True
     for state in supervisor.stack.states():
@@ -110,6 +124,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_supervise(args: argparse.Namespace) -> int:
+    from pantau.supervisor import SERVICES, Supervisor
+
     services = tuple(name for name in args.services.split(",") if name) if args.services else SERVICES
     Supervisor(_stack(), instance=args.instance).supervise(services)
     return 0
@@ -117,6 +133,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     from pantau.fullconfig import check_config
+    from pantau.supervisor import Supervisor
 
     supervisor = Supervisor(_stack(), instance=args.instance)
     config = supervisor.config_path()
@@ -131,6 +148,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from detectors.camera_worker import Settings as CameraDetectorSettings
     from detectors.demo_cameras import demo_config
+    from pantau.supervisor import Supervisor
 
     stack = _stack()
     # No cameras on this machine: the demo adds two whose feeds are looping synthetic scenes, and one
@@ -201,6 +219,8 @@ def _read_password(from_stdin: bool) -> str:
 
 def cmd_users(args: argparse.Namespace) -> int:
     from pantau import db, users
+    from pantau.auth import issue_token
+    from pantau.supervisor import local_token_secret
 
     stack = _stack()
     settings = _service_settings(stack)
@@ -281,6 +301,11 @@ def _aware(text: str) -> datetime:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from pantau.auth import issue_token
+    from pantau.settings import CommonSettings
+    from pantau.stack import StackSettings
+    from pantau.supervisor import local_token_secret
+
     settings = CommonSettings()
     secret = settings.require_token_secret() if settings.token_secret else local_token_secret(StackSettings().home)
     print(issue_token(secret, Role(args.role), args.user, ttl_s=args.ttl))
@@ -289,6 +314,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import os
+
+    from pantau.stack import StackSettings
+    from pantau.supervisor import local_token_secret
 
     # `pantau run` is a service's entry point: outside `pantau up` it falls back to the local secret.
     os.environ.setdefault("PANTAU_TOKEN_SECRET", local_token_secret(StackSettings().home))
