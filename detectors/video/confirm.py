@@ -10,7 +10,8 @@ answer can change:
   line; nothing else is looked at);
 * a track in which **nothing** was found is looked at again after ``recheck_s``, doubling up to
   ``max_recheck_s`` while it keeps being nothing (a swaying branch is looked at a few times, not
-  every frame);
+  every frame), except while its feet are inside a zone: then every ``recheck_s`` (someone half out
+  of the picture, or blurred by a low bitrate, is found a moment later, not seconds later);
 * a track holding **several objects** (passers-by walking together merge into one blob) is looked
   at every ``merged_recheck_s`` while one of them is where a rule could care, and any track whose
   box doubled since the last look (someone joined it) at once;
@@ -199,7 +200,11 @@ class ObjectConfirmer:
         if grown and since_s >= _SIZE_CHANGE_MIN_S:
             return (1, -since_s)
         if not look.members:
-            wait_s = min(cfg.recheck_s * 2 ** max(look.failures - 1, 0), cfg.max_recheck_s)
+            # Something moving inside a zone is looked at every recheck_s until it is known (a
+            # person half out of the picture, or blurred by a low bitrate, is found a moment later);
+            # elsewhere the wait doubles while nothing is found.
+            backoff = 0 if inside(track.xyxy) else max(look.failures - 1, 0)
+            wait_s = min(cfg.recheck_s * 2**backoff, cfg.max_recheck_s)
             return (2, -since_s) if since_s >= wait_s else None
         if len(look.members) > 1 or inside(track.xyxy):
             # Inside a zone, two people walking close (one behind the other) are one box to the

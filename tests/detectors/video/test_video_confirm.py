@@ -67,6 +67,22 @@ def test_nothing_found_is_looked_at_again_less_and_less_often() -> None:
     assert looked_at == [0.0, 1.0, 3.0, 7.0, 11.0]  # 1 s, 2 s, then every 4 s
 
 
+def test_nothing_found_inside_a_zone_is_looked_at_every_recheck_s() -> None:
+    """Something moving inside a zone in which the detector found nothing (a person half out of the
+    picture, blurred by a low bitrate) is looked at again every second, without the branch's backoff."""
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1, recheck_s=1.0, max_recheck_s=4.0))
+    blob = (0.1, 0.6, 0.2, 0.9)
+    world = World([])
+    looked_at = []
+    for frame in range(0, 60):  # 6 s
+        before = len(world.regions)
+        confirmer.update([track(1, blob, hits=1 + frame, confirmed=False)], frame / FPS, world.detect,
+                         inside=lambda _box: True)  # fmt: skip
+        if len(world.regions) > before:
+            looked_at.append(frame / FPS)
+    assert looked_at == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
 def test_passers_by_merged_into_one_blob_are_objects_of_their_own() -> None:
     """Three people walking close together are one motion blob; the detector's boxes inside it
     become three objects with their own feet, and the blob itself is not an object."""
