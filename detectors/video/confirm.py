@@ -20,14 +20,20 @@ answer can change:
   they part), or every ``recheck_s`` when its blob is much wider than the object (someone beside or
   behind it, hidden at the last look);
 * at most ``max_checks_per_frame`` crops a frame, never-seen tracks first; due tracks whose crops
-  overlap share one crop.
+  overlap share one crop;
+* with ``max_looks_per_s``, at most that many crops a second of video on average (a bucket of
+  ``_BURST_S`` seconds' worth): a camera's share of a core is bounded, whatever its scene; what is
+  due and not looked at waits, in the same order (new tracks first).
 
 Each object found gets an id of its own, kept across looks (matched with where it should be by now,
 by overlap or by the distance of its feet against its size, its own blob's objects first) and when
 its blob merges with or splits from others, so each passer-by in a merged blob is an object of its
-own, with its own box and feet, for the zone rules and the counting lines. Between looks an object
-moves with its blob; an object no blob holds any more stays findable for a moment, moving at its
-own velocity. An object's score is the best the detector gave it.
+own, with its own box and feet, for the zone rules and the counting lines. Detections that count
+(``min_score``) choose their objects before weak ones; a weak box mostly inside a strong one is its
+echo and dropped; colours keep one person from taking another's id, except where a person's own
+blob carried them onto half their last box (colours fail with the picture: a low bitrate, a light).
+Between looks an object moves with its blob; an object no blob holds any more stays findable for a
+moment, moving at its own velocity. An object's score is the best the detector gave it.
 
 Pure logic over boxes: the detector is passed in, so the policy is tested without a network.
 """
@@ -66,6 +72,9 @@ _MAX_HEIGHT_RATIO = 1.8  # a detection taller than this many times its blob is n
 _OWN_BLOB_BONUS = 0.15  # between two as alike, the object of the blob looked at is the one
 _SOLE_WIDTH_RATIO = 1.5  # a blob this much wider than its one object may hold someone else
 _LOST_KEEP_S = 1.5  # an object no longer in any track can be recognised again this long
+_SAME_BLOB_IOU = 0.5  # ... or this much like where its own blob carried an object: that object
+_ECHO_COVER = 0.6  # a weak detection this much inside a strong one of its class is an echo of it
+_BURST_S = 2.0  # the look budget may be spent this many seconds' worth at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,10 @@ class ObjectConfirmer:
         self._next_id = OBJECT_ID_BASE
         self.checks = 0
         self.regions = 0
+        rate = config.max_looks_per_s
+        self._burst = max(1.0, rate * _BURST_S) if rate is not None else 0.0
+        self._tokens = self._burst  # looks left in the budget (with max_looks_per_s)
+        self._budget_s: float | None = None  # when the budget was last topped up
 
     # -- one frame ---------------------------------------------------------------------------------
     def update(
@@ -149,6 +162,12 @@ class ObjectConfirmer:
             self._lost.extend(self._looks.pop(track_id).members)
         self._lost = [m for m in self._lost if now_s - m.seen_s <= _LOST_KEEP_S]
         due = self._due(tracks, now_s, wanted, inside)
+        rate = self.config.max_looks_per_s
+        if rate is not None:
+            if self._budget_s is not None and now_s > self._budget_s:
+                self._tokens = min(self._burst, self._tokens + (now_s - self._budget_s) * rate)
+            self._budget_s = now_s if self._budget_s is None else max(self._budget_s, now_s)
+            due = due[: int(self._tokens)]
         if due:
             self._look(due, now_s, detect, {t.track_id: t for t in tracks}, look)
         out: list[SeenObject] = []
@@ -232,8 +251,12 @@ class ObjectConfirmer:
             else:
                 groups.append((crop, height, [track]))
         for box, object_h, members in groups:
-            found = [d for d in detect(Region(box, object_h)) if d.score >= _DETECTION_FLOOR]
+            found = _without_echoes(
+                [d for d in detect(Region(box, object_h)) if d.score >= _DETECTION_FLOOR], cfg.min_score
+            )
             self.regions += 1
+            if self.config.max_looks_per_s is not None:
+                self._tokens -= 1
             for track in members:
                 mine = [d for d in found if self._owner(d, members) is track]
                 self._record(track, mine, now_s, live, [look(d.xyxy) for d in mine])
@@ -289,7 +312,12 @@ class ObjectConfirmer:
                 # Someone else: another class, or other colours (one took the other's place).
                 if m.object_class == d.object_class and not different(m.signature, signatures[di])
             ),
-            key=lambda p: p[0] + (_OWN_BLOB_BONUS if p[0] > 0 and p[1] else 0.0),  # the likest first
+            # The likest first, the detections that count (a score of min_score) before the weak:
+            # a weak second guess beside someone does not take their identity from them.
+            key=lambda p: (
+                detections[p[2]].score >= self.config.min_score,
+                p[0] + (_OWN_BLOB_BONUS if p[0] > 0 and p[1] else 0.0),
+            ),
             reverse=True,
         )
         matched: dict[int, int] = {}
@@ -299,6 +327,23 @@ class ObjectConfirmer:
                 continue
             matched[di] = mi
             used.add(mi)
+        # Colours fail where the picture does (a low bitrate's blocky chroma, a sweeping light): a
+        # detection still unmatched that lies over an unmatched object of its own blob, where the
+        # blob carried it (half their boxes in common), is that object whatever its colours say;
+        # someone taking another's place comes from elsewhere, not from inside the same blob.
+        for di, d in enumerate(detections):
+            if di in matched:
+                continue
+            best, best_iou = None, _SAME_BLOB_IOU
+            for mi, (m, here, holder) in enumerate(candidates):
+                if mi in used or holder != track.track_id or m.object_class != d.object_class:
+                    continue
+                overlap = iou(d.xyxy, here)
+                if overlap >= best_iou:
+                    best, best_iou = mi, overlap
+            if best is not None:
+                matched[di] = best
+                used.add(best)
         members: list[_Member] = []
         for di, d in enumerate(detections):
             if di not in matched:
@@ -346,6 +391,20 @@ class ObjectConfirmer:
         """Drop everything (the camera's view changed: what was found no longer applies)."""
         self._looks.clear()
         self._lost.clear()
+
+
+def _without_echoes(found: list[Detection], min_score: float) -> list[Detection]:
+    """The detections less the weak echoes of strong ones: a box under ``min_score`` lying mostly
+    inside a box of the same class that reaches it (the detector's second guess at one person, beside
+    the NMS's overlap limit) is that person, not someone else; kept, it would take over their identity
+    (and their best score) while the person themself got a new one."""
+    strong = [d for d in found if d.score >= min_score]
+    return [
+        d
+        for d in found
+        if d.score >= min_score
+        or not any(s.object_class == d.object_class and covered_by(d.xyxy, s.xyxy) >= _ECHO_COVER for s in strong)
+    ]
 
 
 def _moved_with(member: _Member, look: _Look, track: Track) -> XYXY:

@@ -40,6 +40,13 @@ class ObjectCheckConfig(BaseModel):
     )
     verify_s: float = Field(5.0, gt=0, description="a track holding one object is looked at again after this")
     max_checks_per_frame: int = Field(2, ge=1, le=16, description="crops given to the detector per frame at most")
+    max_looks_per_s: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="crops given to the detector per second of video at most, over a 2 s burst (unset: no "
+        "limit); new tracks first, re-looks wait",
+    )
     margin_frac: float = Field(0.3, ge=0, le=2, description="context around a track's box in its crop")
     area_margin_frac: float = Field(
         0.05, ge=0, le=1, description="tracks farther than this from every zone and line are not looked at"

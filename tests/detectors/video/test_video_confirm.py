@@ -3,8 +3,9 @@ answers a detector would give), so what is looked at, how often, and what comes 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pytest
 
 from detectors.video.boxes import XYXY, covered_by
@@ -129,6 +130,42 @@ def test_only_wanted_tracks_are_looked_at_and_at_most_so_many_per_frame() -> Non
     assert len(world.regions) == 6
 
 
+def test_a_look_budget_bounds_the_detector_calls_per_second_new_tracks_first() -> None:
+    """With ``max_looks_per_s`` a busy scene costs at most that many crops a second (after a burst
+    of two seconds' worth); what waits is re-looks, not people never looked at."""
+    config = ObjectCheckConfig(min_hits=1, max_checks_per_frame=2, recheck_s=0.5, max_recheck_s=0.5,
+                               max_looks_per_s=1.0)  # fmt: skip
+    confirmer = ObjectConfirmer(config)
+    world = World([])  # nothing found: every track is due again every 0.5 s
+    branches = [track(i, (0.1 * i, 0.1, 0.1 * i + 0.03, 0.2), confirmed=False) for i in range(1, 5)]
+    per_second = []
+    for frame in range(0, 100):  # 10 s
+        before = len(world.regions)
+        confirmer.update(branches, frame / FPS, world.detect)
+        if frame % FPS == 0:
+            per_second.append(0)
+        per_second[-1] += len(world.regions) - before
+    assert per_second[0] == 2  # the burst: two seconds' worth, and no more than two a frame
+    assert sum(per_second) <= 2 + 10 and max(per_second[2:]) <= 1
+    unlimited = ObjectConfirmer(config.model_copy(update={"max_looks_per_s": None}))
+    world_unlimited = World([])
+    for frame in range(0, 100):
+        unlimited.update(branches, frame / FPS, world_unlimited.detect)
+    assert len(world_unlimited.regions) == 4 * 20  # each branch every 0.5 s
+
+    # A new track is looked at before the waiting re-looks, as soon as the budget has a look.
+    newcomer = track(9, (0.8, 0.5, 0.84, 0.7))
+    person_world = World([newcomer.xyxy])
+    for frame in range(100, 120):
+        seen = confirmer.update([*branches, newcomer], frame / FPS, person_world.detect)
+        if any(o.object_class == "person" for o in seen):
+            break
+    else:
+        raise AssertionError("the new track was never looked at")
+    assert frame - 100 <= FPS  # within a second (one look a second)
+    assert covered_by(newcomer.xyxy, person_world.regions[0].xyxy) > 0.9  # its look was the first
+
+
 def test_a_coasting_track_shows_nothing() -> None:
     confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1))
     world = World([(0.4, 0.4, 0.46, 0.6)])
@@ -171,3 +208,58 @@ def test_a_blob_someone_joined_does_not_carry_its_object_onto_the_newcomer() -> 
     later = step(confirmer, world, [track(1, (0.22, 0.35, 0.36, 0.53), hits=10), track(2, other, hits=10)], 5)
     by_place = {round(o.xyxy[0], 2): o.object_id for o in later}
     assert by_place[0.22] == ids[0.2] and by_place[0.27] == ids[0.31]
+
+
+def _answers(*per_look: list[Detection]) -> tuple[list[Region], Callable[[Region], list[Detection]]]:
+    """A detector that gives these detections on its first, second, ... look (the last ever after)."""
+    regions: list[Region] = []
+
+    def detect(region: Region) -> list[Detection]:
+        regions.append(region)
+        return list(per_look[min(len(regions), len(per_look)) - 1])
+
+    return regions, detect
+
+
+def test_a_weak_echo_inside_a_strong_detection_is_not_someone_else() -> None:
+    person = (0.40, 0.40, 0.46, 0.60)
+    echo = (0.41, 0.42, 0.45, 0.55)  # the network's second, weaker guess at the same person
+    _regions, detect = _answers([Detection("person", 0.9, person), Detection("person", 0.35, echo)])
+    seen = ObjectConfirmer(ObjectCheckConfig(min_hits=1)).update([track(1, person)], 0.0, detect)
+    assert [(o.object_class, o.score) for o in seen] == [("person", 0.9)]
+
+
+def test_a_weak_detection_does_not_take_the_identity_of_a_person_found_again() -> None:
+    """The person is found again a little aside, and a weak box lies nearer where they were: the
+    detection that counts keeps the person's id (and a weak guess gets a new one, if any)."""
+    first = (0.40, 0.40, 0.46, 0.60)
+    strong = (0.42, 0.40, 0.48, 0.60)  # IoU 0.5 with where the person was
+    weak = (0.39, 0.41, 0.45, 0.61)  # IoU 0.68, half inside the strong box: not its echo
+    _regions, detect = _answers(
+        [Detection("person", 0.9, first)], [Detection("person", 0.9, strong), Detection("person", 0.3, weak)]
+    )
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1, verify_s=0.1))
+    (found,) = confirmer.update([track(1, first)], 0.0, detect)
+    again = confirmer.update([track(1, first)], 0.2, detect)
+    assert {o.object_id: o.xyxy for o in again}[found.object_id] == pytest.approx(strong)
+
+
+def test_colours_that_changed_do_not_split_a_person_still_in_their_blob() -> None:
+    """A low bitrate or a sweeping light changes someone's colours between looks; where their own blob
+    carried them, half their boxes in common, they are the same person."""
+    from detectors.video.appearance import signature
+
+    red = np.zeros((100, 100, 3), np.uint8)
+    red[:, :] = (30, 30, 200)
+    blue = np.zeros((100, 100, 3), np.uint8)
+    blue[:, :] = (200, 60, 20)
+    person = (0.40, 0.40, 0.46, 0.60)
+    moved = (0.41, 0.40, 0.47, 0.60)
+    _regions, detect = _answers([Detection("person", 0.9, person)], [Detection("person", 0.9, moved)])
+    looks = iter([red, blue])
+    confirmer = ObjectConfirmer(ObjectCheckConfig(min_hits=1, verify_s=0.1))
+    image = next(looks)
+    (found,) = confirmer.update([track(1, person)], 0.0, detect, look=lambda box: signature(image, box))
+    image = next(looks)
+    (again,) = confirmer.update([track(1, person)], 0.2, detect, look=lambda box: signature(image, box))
+    assert again.object_id == found.object_id and again.xyxy == pytest.approx(moved)
