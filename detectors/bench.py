@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,8 @@ class PathFigures:
     call_ms: float = 0.0
     footage_s: float = 0.0
     incidents: dict[str, int] = field(default_factory=dict)
+    # With a look budget (object_check.max_looks_per_s): (budget, frames/s, detector calls).
+    budgeted: tuple[tuple[float, float, int], ...] = ()
 
     @property
     def calls_per_footage_s(self) -> float:
@@ -114,13 +117,16 @@ def video_frames(video: Path, size: tuple[int, int] | None) -> tuple[list[bytes]
     return out, fps if 0 < fps < 1000 else 25.0, got[0], got[1]
 
 
-def vtest_camera(object_check: bool, fps: float = 10.0) -> dict[str, Any]:
+def vtest_camera(object_check: bool, fps: float = 10.0, max_looks_per_s: float | None = None) -> dict[str, Any]:
     """The bench's camera on vtest.avi, as a config file holds it."""
+    check: dict[str, Any] | None = None
+    if object_check:
+        check = {} if max_looks_per_s is None else {"max_looks_per_s": max_looks_per_s}
     return {
         "id": "bench",
         "source": "bench.avi",
         "fps": fps,
-        "object_check": {} if object_check else None,
+        "object_check": check,
         "zones": [
             {"name": "lawn", "polygon": VTEST_LAWN, "rules": ["intrusion"]},
             {
@@ -132,8 +138,8 @@ def vtest_camera(object_check: bool, fps: float = 10.0) -> dict[str, Any]:
     }
 
 
-def bench_camera(object_check: bool, fps: float = 10.0) -> DetectorCameraConfig:
-    return DetectorCameraConfig.model_validate(vtest_camera(object_check, fps))
+def bench_camera(object_check: bool, fps: float = 10.0, max_looks_per_s: float | None = None) -> DetectorCameraConfig:
+    return DetectorCameraConfig.model_validate(vtest_camera(object_check, fps, max_looks_per_s))
 
 
 def _synthetic_camera() -> DetectorCameraConfig:
@@ -215,8 +221,10 @@ def bench_frames(
     cameras: tuple[DetectorCameraConfig, DetectorCameraConfig | None],
     models_dir: Path | None = None,
     repeats: int = 3,
+    budgeted: Sequence[DetectorCameraConfig] = (),
 ) -> PathFigures:
-    """Best of ``repeats`` for each path on the same frames, in one process."""
+    """Best of ``repeats`` for each path on the same frames, in one process; ``budgeted``: the
+    checked camera with look budgets, measured the same way."""
     motion_camera, checked_camera = cameras
     if checked_camera is not None and checked_camera.object_check is not None:
         shared_detector(checked_camera.object_check.model, _models(models_dir))  # loaded before the clock runs
@@ -231,6 +239,13 @@ def bench_frames(
         best["base"] = min(best["base"], _baseline(jpegs))
         best["decode"] = min(best["decode"], _decode_only(jpegs))
     n = len(jpegs)
+    budget_rows: list[tuple[float, float, int]] = []
+    for camera in budgeted:
+        check = camera.object_check
+        if check is None or check.max_looks_per_s is None:
+            raise ValueError("a budgeted camera needs object_check.max_looks_per_s")
+        runs = [_run_path(camera, jpegs, width_px, fps, models_dir) for _ in range(repeats)]
+        budget_rows.append((check.max_looks_per_s, _rate(n, min(r[0] for r in runs)), runs[-1][2]))
     return PathFigures(
         source,
         width_px,
@@ -244,6 +259,7 @@ def bench_frames(
         1000 * call_s / calls if calls else 0.0,
         n / fps,
         incidents,
+        tuple(budget_rows),
     )
 
 
@@ -253,9 +269,15 @@ def _models(models_dir: Path | None) -> Path:
     return models_dir or default_models_dir()
 
 
-def bench_detect(frames: int = 300, video: Path | None = None, models_dir: Path | None = None) -> list[PathFigures]:
+def bench_detect(
+    frames: int = 300,
+    video: Path | None = None,
+    models_dir: Path | None = None,
+    looks_per_s: Sequence[float] = (),
+) -> list[PathFigures]:
     """Figures on one thread (one core): the synthetic scenes at 640x360 and 1280x720, or ``video``
-    at 640x360 and at its own size, with and without object confirmation."""
+    at 640x360 and at its own size, with and without object confirmation (and with each look budget
+    of ``looks_per_s``)."""
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -279,7 +301,8 @@ def bench_detect(frames: int = 300, video: Path | None = None, models_dir: Path 
         for size in sizes:
             jpegs, fps, w, h = video_frames(video, size)
             cameras = (bench_camera(False, fps), bench_camera(True, fps))
-            out.append(bench_frames(video.name, jpegs, w, h, fps, cameras, _models(models_dir)))
+            budgeted = [bench_camera(True, fps, rate) for rate in looks_per_s]
+            out.append(bench_frames(video.name, jpegs, w, h, fps, cameras, _models(models_dir), budgeted=budgeted))
         return out
     finally:
         cv2.setNumThreads(threads)
@@ -302,6 +325,10 @@ def render_figures(figures: list[PathFigures]) -> str:
             f"{f.source:<14} {f'{f.width_px}x{f.height_px}':<10} {f.frames:>6} {f.motion_fps:>8,.0f} {confirmed:>10}"
             f" {f.baseline_fps:>9,.0f} {f.decode_only_fps:>8,.0f} {calls:>8} {per_call:>8}  {found}"
         )
+        for rate, fps, n_calls in f.budgeted:
+            per_s = n_calls / f.footage_s if f.footage_s else 0.0
+            budget = f"with max_looks_per_s {rate:g}: {per_s:.2f} calls/s"
+            lines.append(f"{'':<14} {'':<10} {'':>6} {'':>8} {fps:>10,.0f}  {budget}")
     return "\n".join(lines)
 
 

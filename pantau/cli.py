@@ -373,7 +373,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "detect":
         from detectors.bench import bench_detect, render_figures
 
-        print(render_figures(bench_detect(frames=args.frames, video=args.video)))
+        print(render_figures(bench_detect(frames=args.frames, video=args.video, looks_per_s=args.looks_per_s)))
         return 0
     if args.what == "analyze":
         from detectors.bench import bench_analyze
@@ -597,6 +597,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", type=int, default=16, help="cameras: how many")
     p.add_argument("--clients", type=int, default=1000, help="console: websocket clients (--rate: changes/s, 100)")
     p.add_argument("--frames", type=int, default=300, help="detect: frames per size")
+    p.add_argument(
+        "--looks-per-s",
+        type=float,
+        nargs="*",
+        default=(),
+        help="detect --video: also run object confirmation with these look budgets (object_check.max_looks_per_s)",
+    )
     p.add_argument("--workers", default="1,2,3", help="workers: detector worker counts to measure, e.g. 1,2,3")
     p.add_argument(
         "--rate",
