@@ -13,7 +13,8 @@ for OpenCV's ``vtest.avi`` (a lawn with ``intrusion``, a counting line across th
 it, the synthetic scene generator's frames are used (people walking, rain, noise), motion only.
 With ``--video``, ``pantau bench analyze`` also times ``pantau analyze`` on the file as a whole
 process next to a plain OpenCV motion detector on the same file (decode + MOG2 + contours), three
-runs each.
+runs each. ``--looks-per-s 1 0.6`` adds the confirmed path with those look budgets
+(``object_check.max_looks_per_s``) next to the unlimited one.
 """
 
 from __future__ import annotations

@@ -373,6 +373,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "detect":
         from detectors.bench import bench_detect, render_figures
 
+        if args.looks_per_s and args.video is None:
+            print("pantau: bench detect --looks-per-s needs --video FILE (budgets are measured on real footage)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         print(render_figures(bench_detect(frames=args.frames, video=args.video, looks_per_s=args.looks_per_s)))
         return 0
     if args.what == "analyze":

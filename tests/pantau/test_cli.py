@@ -80,6 +80,11 @@ def test_config_check_names_the_unknown_key(tmp_path: Path) -> None:
     assert pantau("config", "check", str(good)).returncode == 0
 
 
+def test_bench_detect_refuses_look_budgets_without_a_recording() -> None:
+    result = pantau("bench", "detect", "--looks-per-s", "0.5")
+    assert result.returncode == 2 and "--video" in result.stderr and result.stdout == ""
+
+
 def _alert_types(database_url: str, schema: str) -> set[str]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
