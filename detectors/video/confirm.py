@@ -32,6 +32,8 @@ own, with its own box and feet, for the zone rules and the counting lines. Detec
 (``min_score``) choose their objects before weak ones; a weak box mostly inside a strong one is its
 echo and dropped; colours keep one person from taking another's id, except where a person's own
 blob carried them onto half their last box (colours fail with the picture: a low bitrate, a light).
+An object not found again in a blob inside a zone, where nobody else stands, stays in it for up to
+``_HIDDEN_KEEP_S`` (hidden behind someone walking close in front: one box to the detector).
 Between looks an object moves with its blob; an object no blob holds any more stays findable for a
 moment, moving at its own velocity. An object's score is the best the detector gave it.
 
@@ -74,6 +76,7 @@ _SOLE_WIDTH_RATIO = 1.5  # a blob this much wider than its one object may hold s
 _LOST_KEEP_S = 1.5  # an object no longer in any track can be recognised again this long
 _SAME_BLOB_IOU = 0.5  # ... or this much like where its own blob carried an object: that object
 _ECHO_COVER = 0.6  # a weak detection this much inside a strong one of its class is an echo of it
+_HIDDEN_KEEP_S = 3.0  # an object not found again in its blob stays in it this long since last seen
 _BURST_S = 2.0  # the look budget may be spent this many seconds' worth at once
 
 
@@ -103,10 +106,11 @@ class _Member:
     object_class: str
     score: float  # best so far
     xyxy: XYXY  # where it was at the last look
-    seen_s: float
+    seen_s: float  # the time of xyxy
     signature: Signature | None = None  # what it looks like (colour histogram)
     vx: float = 0.0  # bottom-centre velocity, normalized units per second (from successive looks)
     vy: float = 0.0
+    found_s: float | None = None  # when the detector last found it (None: at seen_s)
 
     def predicted(self, now_s: float) -> XYXY:
         dt = now_s - self.seen_s
@@ -169,7 +173,7 @@ class ObjectConfirmer:
             self._budget_s = now_s if self._budget_s is None else max(self._budget_s, now_s)
             due = due[: int(self._tokens)]
         if due:
-            self._look(due, now_s, detect, {t.track_id: t for t in tracks}, look)
+            self._look(due, now_s, detect, {t.track_id: t for t in tracks}, look, inside)
         out: list[SeenObject] = []
         shown: set[int] = set()
         for track in tracks:
@@ -236,7 +240,15 @@ class ObjectConfirmer:
             return (1, -since_s) if since_s >= cfg.recheck_s else None
         return (3, -since_s) if since_s >= cfg.verify_s else None
 
-    def _look(self, due: list[Track], now_s: float, detect: DetectFn, live: dict[int, Track], look: LookFn) -> None:
+    def _look(
+        self,
+        due: list[Track],
+        now_s: float,
+        detect: DetectFn,
+        live: dict[int, Track],
+        look: LookFn,
+        inside: WantedFn,
+    ) -> None:
         cfg = self.config
         # Tracks whose crops overlap share one: one network call sees both.
         groups: list[tuple[XYXY, float, list[Track]]] = []
@@ -259,7 +271,7 @@ class ObjectConfirmer:
                 self._tokens -= 1
             for track in members:
                 mine = [d for d in found if self._owner(d, members) is track]
-                self._record(track, mine, now_s, live, [look(d.xyxy) for d in mine])
+                self._record(track, mine, now_s, live, [look(d.xyxy) for d in mine], inside(track.xyxy))
                 self.checks += 1
 
     @staticmethod
@@ -285,8 +297,10 @@ class ObjectConfirmer:
         now_s: float,
         tracks: dict[int, Track],
         signatures: list[Signature | None],
+        in_zone: bool = False,
     ) -> None:
-        """Keep what the look at ``track`` found, each detection the object it was before if any."""
+        """Keep what the look at ``track`` found, each detection the object it was before if any;
+        ``in_zone``: the blob's feet are inside a zone."""
         old = self._looks.get(track.track_id)
         # Where every known object is now: in its blob (moved with it since the look that found
         # it), or, lost or in a blob that someone joined or left since, where its own velocity has
@@ -358,11 +372,30 @@ class ObjectConfirmer:
             if dt > 0:
                 (ox, oy), (nx, ny) = bottom_centre(member.xyxy), bottom_centre(d.xyxy)
                 member.vx, member.vy = (nx - ox) / dt, (ny - oy) / dt
-            member.xyxy, member.seen_s = d.xyxy, now_s
+            member.xyxy, member.seen_s, member.found_s = d.xyxy, now_s, now_s
             member.score = max(member.score, d.score)
             member.signature = blend(member.signature, signatures[di])
             members.append(member)
-        # Objects of this blob not found again may be in another blob by now: keep them findable.
+        # Objects of this blob not found again, inside a zone: hidden behind someone else in it (the
+        # detector sees one box for two people walking close), while the blob still holds where it
+        # carried them, nobody else stands there and they were seen not long ago, they stay its
+        # members, so their stays go on (outside zones they would be carried across counting lines
+        # with someone else's blob); otherwise they may be in another blob by now: keep them findable.
+        found_boxes = [d.xyxy for d in detections]
+        if old is not None and in_zone:
+            for m in old.members:
+                if any(m is kept_m for kept_m in members):
+                    continue
+                carried = _moved_with(m, old, track)
+                if (
+                    now_s - (m.found_s if m.found_s is not None else m.seen_s) <= _HIDDEN_KEEP_S
+                    and _holds(track.xyxy, carried)
+                    and all(iou(carried, box) < _MATCH_IOU for box in found_boxes)
+                ):
+                    if m.found_s is None:
+                        m.found_s = m.seen_s
+                    m.xyxy, m.seen_s = carried, now_s  # where the blob has taken them, as of this look
+                    members.append(m)
         kept = {id(m) for m in members}
         self._lost = [m for m in self._lost if id(m) not in kept]
         if old is not None:
