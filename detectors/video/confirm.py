@@ -32,7 +32,7 @@ own, with its own box and feet, for the zone rules and the counting lines. Detec
 (``min_score``) choose their objects before weak ones; a weak box mostly inside a strong one is its
 echo and dropped; colours keep one person from taking another's id, except where a person's own
 blob carried them onto half their last box (colours fail with the picture: a low bitrate, a light).
-An object not found again in a blob inside a zone, where nobody else stands, stays in it for up to
+An object not found again in its blob, its feet inside a zone and nobody else there, stays for up to
 ``_HIDDEN_KEEP_S`` (hidden behind someone walking close in front: one box to the detector).
 Between looks an object moves with its blob; an object no blob holds any more stays findable for a
 moment, moving at its own velocity. An object's score is the best the detector gave it.
@@ -271,7 +271,7 @@ class ObjectConfirmer:
                 self._tokens -= 1
             for track in members:
                 mine = [d for d in found if self._owner(d, members) is track]
-                self._record(track, mine, now_s, live, [look(d.xyxy) for d in mine], inside(track.xyxy))
+                self._record(track, mine, now_s, live, [look(d.xyxy) for d in mine], inside)
                 self.checks += 1
 
     @staticmethod
@@ -297,10 +297,10 @@ class ObjectConfirmer:
         now_s: float,
         tracks: dict[int, Track],
         signatures: list[Signature | None],
-        in_zone: bool = False,
+        inside: WantedFn = lambda _box: False,
     ) -> None:
         """Keep what the look at ``track`` found, each detection the object it was before if any;
-        ``in_zone``: the blob's feet are inside a zone."""
+        ``inside`` says whether a box's feet are inside a zone."""
         old = self._looks.get(track.track_id)
         # Where every known object is now: in its blob (moved with it since the look that found
         # it), or, lost or in a blob that someone joined or left since, where its own velocity has
@@ -376,19 +376,20 @@ class ObjectConfirmer:
             member.score = max(member.score, d.score)
             member.signature = blend(member.signature, signatures[di])
             members.append(member)
-        # Objects of this blob not found again, inside a zone: hidden behind someone else in it (the
+        # Objects of this blob not found again, their feet inside a zone: hidden behind someone else (the
         # detector sees one box for two people walking close), while the blob still holds where it
         # carried them, nobody else stands there and they were seen not long ago, they stay its
         # members, so their stays go on (outside zones they would be carried across counting lines
         # with someone else's blob); otherwise they may be in another blob by now: keep them findable.
         found_boxes = [d.xyxy for d in detections]
-        if old is not None and in_zone:
+        if old is not None:
             for m in old.members:
                 if any(m is kept_m for kept_m in members):
                     continue
                 carried = _moved_with(m, old, track)
                 if (
-                    now_s - (m.found_s if m.found_s is not None else m.seen_s) <= _HIDDEN_KEEP_S
+                    inside(carried)
+                    and now_s - (m.found_s if m.found_s is not None else m.seen_s) <= _HIDDEN_KEEP_S
                     and _holds(track.xyxy, carried)
                     and all(iou(carried, box) < _MATCH_IOU for box in found_boxes)
                 ):
