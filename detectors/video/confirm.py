@@ -107,10 +107,10 @@ class _Member:
     score: float  # best so far
     xyxy: XYXY  # where it was at the last look
     seen_s: float  # the time of xyxy
+    found_s: float  # when the detector last found it (hidden in its blob since, when earlier)
     signature: Signature | None = None  # what it looks like (colour histogram)
     vx: float = 0.0  # bottom-centre velocity, normalized units per second (from successive looks)
     vy: float = 0.0
-    found_s: float | None = None  # when the detector last found it (None: at seen_s)
 
     def predicted(self, now_s: float) -> XYXY:
         dt = now_s - self.seen_s
@@ -168,9 +168,10 @@ class ObjectConfirmer:
         due = self._due(tracks, now_s, wanted, inside)
         rate = self.config.max_looks_per_s
         if rate is not None:
-            if self._budget_s is not None and now_s > self._budget_s:
-                self._tokens = min(self._burst, self._tokens + (now_s - self._budget_s) * rate)
-            self._budget_s = now_s if self._budget_s is None else max(self._budget_s, now_s)
+            # The budget fills at the rate over the video's own time, up to the burst.
+            last_s = now_s if self._budget_s is None else self._budget_s
+            self._tokens = min(self._burst, self._tokens + max(now_s - last_s, 0.0) * rate)
+            self._budget_s = max(last_s, now_s)
             due = due[: int(self._tokens)]
         if due:
             self._look(due, now_s, detect, {t.track_id: t for t in tracks}, look, inside)
@@ -267,7 +268,7 @@ class ObjectConfirmer:
                 [d for d in detect(Region(box, object_h)) if d.score >= _DETECTION_FLOOR], cfg.min_score
             )
             self.regions += 1
-            if self.config.max_looks_per_s is not None:
+            if cfg.max_looks_per_s is not None:
                 self._tokens -= 1
             for track in members:
                 mine = [d for d in found if self._owner(d, members) is track]
@@ -297,7 +298,7 @@ class ObjectConfirmer:
         now_s: float,
         tracks: dict[int, Track],
         signatures: list[Signature | None],
-        inside: WantedFn = lambda _box: False,
+        inside: WantedFn,
     ) -> None:
         """Keep what the look at ``track`` found, each detection the object it was before if any;
         ``inside`` says whether a box's feet are inside a zone."""
@@ -361,7 +362,7 @@ class ObjectConfirmer:
         members: list[_Member] = []
         for di, d in enumerate(detections):
             if di not in matched:
-                members.append(_Member(self._next_id, d.object_class, d.score, d.xyxy, now_s, signatures[di]))
+                members.append(_Member(self._next_id, d.object_class, d.score, d.xyxy, now_s, now_s, signatures[di]))
                 self._next_id += 1
                 continue
             member, _here, holder = candidates[matched[di]]
@@ -381,20 +382,18 @@ class ObjectConfirmer:
         # carried them, nobody else stands there and they were seen not long ago, they stay its
         # members, so their stays go on (outside zones they would be carried across counting lines
         # with someone else's blob); otherwise they may be in another blob by now: keep them findable.
-        found_boxes = [d.xyxy for d in detections]
+        found_again = {id(m) for m in members}
         if old is not None:
             for m in old.members:
-                if any(m is kept_m for kept_m in members):
+                if id(m) in found_again:
                     continue
                 carried = _moved_with(m, old, track)
                 if (
                     inside(carried)
-                    and now_s - (m.found_s if m.found_s is not None else m.seen_s) <= _HIDDEN_KEEP_S
+                    and now_s - m.found_s <= _HIDDEN_KEEP_S
                     and _holds(track.xyxy, carried)
-                    and all(iou(carried, box) < _MATCH_IOU for box in found_boxes)
+                    and all(iou(carried, d.xyxy) < _MATCH_IOU for d in detections)
                 ):
-                    if m.found_s is None:
-                        m.found_s = m.seen_s
                     m.xyxy, m.seen_s = carried, now_s  # where the blob has taken them, as of this look
                     members.append(m)
         kept = {id(m) for m in members}
