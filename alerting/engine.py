@@ -35,6 +35,7 @@ from alerting.routing import RoutingError, recipients
 from alerting.schemas import Alert, AlertStatus
 from alerting.silences import Silence, SilenceCreate
 from detectors.schemas import Incident
+from pantau.db import storage_error
 from pantau.exceptions import DatabaseError, KafkaError
 from pantau.kafka import dumps
 from pantau.metrics import ALERT_CHANGES
@@ -163,12 +164,12 @@ class AlertEngine:
             self._ensure_connection()
             try:
                 changed = self._apply(incidents)
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeError) as exc:
                 self._rollback()
                 # The book may hold changes the rolled-back transaction did not keep: it is loaded
                 # again from the database before the next use (the connection may be gone now).
                 self._stale = True
-                raise DatabaseError(f"applying incidents failed: {exc}") from exc
+                raise storage_error(exc, "applying incidents failed") from exc
             for alert in sorted(changed, key=lambda a: a.priority):
                 self._send(alert)
             return changed

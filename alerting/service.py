@@ -138,7 +138,8 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
     engine.reload()
     engine.publish_outbox()
     dispatcher.start()  # also sends what a crash left queued
-    worker = AlertingWorker(engine, DeadLetterSink(settings, producer, STAGE), settings)
+    dead_letters = DeadLetterSink(settings, producer, STAGE)
+    worker = AlertingWorker(engine, dead_letters, settings)
     consumer = make_consumer(settings, client_id="pantau-alerting", group_id=settings.group(settings.alerting_group))
     loop = ConsumerLoop(
         consumer,
@@ -147,6 +148,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, AlertEngine]:
         name="alerting",
         commit_interval_s=1.0,
         ready_file=None,  # ready once the API listens too (below)
+        dead_letters=dead_letters,
     )
     return loop, engine
 

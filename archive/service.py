@@ -4,9 +4,10 @@ Consumes ``pantau.sensor-readings.v1``, ``pantau.incidents.v1`` and ``pantau.lin
 (consumer group ``pantau.archiver``), copies each batch into a staging table with ``COPY`` and merges
 it with ``ON CONFLICT DO NOTHING`` on the record's identity, so a batch delivered twice after a crash
 or a rebalance stores nothing twice. A record that fails its model (or that PostgreSQL could not
-store: a NUL character, an object id beyond bigint) goes to the DLQ with the reason; the rest of the
-batch is stored. The same transaction adds the rows it inserted to the hourly rollups the planners'
-history reads (``archive/rollups.py``). Offsets are committed only after the transaction commits.
+store: a value out of range, a constraint violated) goes to the DLQ with the reason; the rest of the
+batch is stored (the worker loop isolates such a record: ``pantau/worker.py``). The same
+transaction adds the rows it inserted to the hourly rollups the planners' history reads
+(``archive/rollups.py``). Offsets are committed only after the transaction commits.
 Every ``PANTAU_RETENTION_INTERVAL_S`` it removes what is past its retention (``archive/retention.py``).
 """
 
@@ -36,11 +37,12 @@ from ingest.cameras.config import CameraConfig
 from ingest.config import SensorConfig
 from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, SensorReading
 from pantau.config import format_validation_error, load_config_file, parse_section
-from pantau.db import connect, require_timescaledb
+from pantau.db import connect, require_timescaledb, storage_error
 from pantau.exceptions import DatabaseError
 from pantau.kafka import HIGH_VOLUME_FETCH, DeadLetterSink, ensure_topics, flush, make_consumer, make_producer
 from pantau.logs import configure_logging
 from pantau.settings import CommonSettings
+from pantau.timeutil import ahead_of_clock, utcnow
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import ConsumerLoop, HandlerDefaults, install_signal_handlers
 
@@ -116,25 +118,6 @@ def apply_schema(conn: psycopg.Connection) -> rollups.RollupMode:
         rollups.rebuild_rollups(conn, only=missing)
     conn.commit()
     return mode
-
-
-def _has_nul(value: Any) -> bool:
-    """Whether a text anywhere in ``value`` (strings, mapping keys and values, lists) holds a NUL
-    character, which PostgreSQL's text and jsonb cannot store: COPY would fail the whole batch, and
-    the batch would come back again and again."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    if _has_nul(row):
-        raise ValueError("a text field holds a NUL character, which the database cannot store")
-    return row
 
 
 class Archiver(HandlerDefaults):
@@ -221,15 +204,20 @@ class Archiver(HandlerDefaults):
     def handle(self, records: Sequence[Any]) -> None:
         if not self._buffered():
             self._batch_started_s = time.monotonic()
+        now = utcnow()
         for rec in records:
             try:
                 if rec.topic == self.readings_topic:
-                    row = self._reading_row(SensorReading.model_validate_json(rec.value))
-                    self._readings.append(_storable(row))
+                    reading = SensorReading.model_validate_json(rec.value)
+                    ahead = ahead_of_clock(reading.ts, now, self.settings.max_clock_skew_s)
+                    if ahead is not None:
+                        self.dead_letters.reject_record(rec, f"sensor reading from the future: {ahead}")
+                        continue
+                    self._readings.append(self._reading_row(reading))
                 elif rec.topic == self.incidents_topic:
-                    self._incidents.append(_storable(self._incident_row(Incident.model_validate_json(rec.value))))
+                    self._incidents.append(self._incident_row(Incident.model_validate_json(rec.value)))
                 elif rec.topic == self.crossings_topic:
-                    self._crossings.append(_storable(self._crossing_row(LineCrossing.model_validate_json(rec.value))))
+                    self._crossings.append(self._crossing_row(LineCrossing.model_validate_json(rec.value)))
             except ValidationError as exc:
                 self.dead_letters.reject_record(rec, f"invalid record: {format_validation_error(exc)}")
             except (TypeError, ValueError) as exc:
@@ -266,9 +254,9 @@ class Archiver(HandlerDefaults):
                             copy.write_row(row)
                     cur.execute(self.merge_crossings)
             self.conn.commit()
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             self._rollback()
-            raise DatabaseError(f"archiving a batch failed: {exc}") from exc
+            raise storage_error(exc, "archiving a batch failed") from exc
         self.stored_readings += len(readings)
         self.stored_incidents += len(incidents)
         self.stored_crossings += len(crossings)
@@ -294,8 +282,6 @@ class Archiver(HandlerDefaults):
 
     @staticmethod
     def _incident_row(i: Incident) -> tuple[Any, ...]:
-        if _has_nul(i.evidence):  # jsonb refuses \u0000 as text refuses NUL
-            raise ValueError("the evidence holds a NUL character, which the database cannot store")
         loc = i.location
         return (
             i.ts,
@@ -392,6 +378,7 @@ def build(settings: Settings) -> tuple[ConsumerLoop, Archiver]:
         name="archiver",
         commit_interval_s=1.0,
         ready_file=settings.ready_file,
+        dead_letters=archiver.dead_letters,
     )
     return loop, archiver
 

@@ -6,7 +6,7 @@ Shared by the Kafka worker (``detectors.camera_worker``) and the offline analyze
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from detectors.video.tracking import Track, Tracker, TrackerConfig
 from detectors.zones.config import DetectorCameraConfig, LineCrossingConfig
 from detectors.zones.geometry import NearPolygon, distance_to_segment, point_in_polygon
 from detectors.zones.rules import LineCrossingRule, SceneFrame, TrackView, ZoneRule, build_zone_rules
+from pantau.timeutil import ahead_of_clock
 
-MAX_FUTURE_S = 60.0  # a frame further ahead of the detector's clock than this is refused
 STATIC_ID_BASE = 1_000_000  # static objects get ids apart from moving tracks
 # Tamper needs seconds, not frames: checking every 3rd frame (with a hold of 4 checks, about 2.4 s at
 # 5 fps) keeps it to a third of its cost on the per-frame budget.
@@ -228,12 +228,14 @@ class CameraPipeline:
             self._mask_shape = gray.shape
         return self._mask
 
-    def check(self, ts: datetime, now: datetime) -> None:
-        """Refuse frames out of order or from the far future, before any state changes."""
+    def check(self, ts: datetime, now: datetime, max_skew_s: float) -> None:
+        """Refuse frames out of order or from the future (more than ``max_skew_s`` ahead of ``now``),
+        before any state changes."""
         if self.last_ts is not None and ts <= self.last_ts:
             raise FrameRejected(f"frame at {ts.isoformat()} is not after the last one ({self.last_ts.isoformat()})")
-        if ts - now > timedelta(seconds=MAX_FUTURE_S):
-            raise FrameRejected(f"frame at {ts.isoformat()} is more than {MAX_FUTURE_S:.0f} s in the future")
+        ahead = ahead_of_clock(ts, now, max_skew_s)
+        if ahead is not None:
+            raise FrameRejected(f"frame from the future: {ahead}")
 
     def process(self, frame: CameraFrame, ts: datetime, frame_index: int) -> list[Incident]:
         """Run the whole path on one frame taken at ``ts``; counting-line crossings go to :attr:`crossings`."""

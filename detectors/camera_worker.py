@@ -172,6 +172,7 @@ class CameraDetectorWorker(HandlerDefaults):
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
         self.crossings_topic = settings.topic(TOPIC_LINE_CROSSINGS)
         self.models_dir = settings.models_dir
+        self.max_clock_skew_s = settings.max_clock_skew_s
         self.pipelines: dict[str, CameraPipeline] = {}
         self.frames = 0
         self.evidence_dir = settings.evidence_dir
@@ -223,7 +224,7 @@ class CameraDetectorWorker(HandlerDefaults):
         pipeline = self.pipelines.get(camera_id)
         if pipeline is None:
             pipeline = self.pipelines[camera_id] = CameraPipeline(camera, self.tz, models_dir=self.models_dir)
-        pipeline.check(meta.capture_ts, now)
+        pipeline.check(meta.capture_ts, now, self.max_clock_skew_s)
         frame = CameraFrame.from_jpeg(rec.value or b"", meta.width_px)
         gray = frame.gray
         if (gray.shape[1], gray.shape[0]) != decoded_size(meta.width_px, meta.height_px):

@@ -11,9 +11,10 @@ import uuid
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from ingest.schemas import Location
+from pantau.contract import Contract, Line
 from pantau.topics import TopicSpec
 
 SCHEMA_VERSION = 1
@@ -60,19 +61,19 @@ def incident_id(rule: str, source: str, phase: Phase, trigger_ts: AwareDatetime)
     return str(uuid.uuid5(_INCIDENT_NAMESPACE, f"{rule}|{source}|{phase.value}|{trigger_ts.isoformat()}"))
 
 
-class Incident(BaseModel):
+class Incident(Contract):
     """Something a detector or sensor rule saw that an operator may need to act on."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     schema_version: ClassVar[int] = SCHEMA_VERSION
 
-    id: str = Field(min_length=1, max_length=64)
-    type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. water_level_high, intrusion")
-    source: str = Field(min_length=1, max_length=128, description="camera or sensor id")
+    id: Line = Field(min_length=1, max_length=64)
+    type: Line = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. water_level_high, intrusion")
+    source: Line = Field(min_length=1, max_length=128, description="camera or sensor id")
     source_kind: Literal["sensor", "camera", "manual"] = Field(
         description="manual: raised by an operator from a phone call or a citizen's report"
     )
-    rule: str = Field(min_length=1, max_length=128, description="name of the rule or detector that fired")
+    rule: Line = Field(min_length=1, max_length=128, description="name of the rule or detector that fired")
     phase: Phase = Phase.raised
     ts: AwareDatetime = Field(description="when the condition was observed (reading or frame time)")
     detected_at: AwareDatetime = Field(description="when the detector emitted the incident")
@@ -87,14 +88,14 @@ class Incident(BaseModel):
             "nobody computed one)"
         ),
     )
-    object_class: str | None = Field(
+    object_class: Line | None = Field(
         None, pattern=OBJECT_CLASS_PATTERN, description="camera incidents: what the object detector saw (COCO class)"
     )
-    zone: str | None = Field(None, max_length=128)
+    zone: Line | None = Field(None, max_length=128)
     location: Location | None = None
-    title: str = Field(max_length=500)
+    title: Line = Field(max_length=500)
     evidence: dict[str, Any] = Field(default_factory=dict)
-    correlation_id: str | None = Field(
+    correlation_id: Line | None = Field(
         None,
         max_length=256,
         description=(
@@ -113,7 +114,7 @@ def crossing_id(camera: str, line: str, object_id: int, ts: AwareDatetime) -> st
     return str(uuid.uuid5(_INCIDENT_NAMESPACE, f"crossing|{camera}|{line}|{object_id}|{ts.isoformat()}"))
 
 
-class LineCrossing(BaseModel):
+class LineCrossing(Contract):
     """One object crossing a camera's counting line (``pantau.line-crossings.v1``, produced by the
     camera detectors, key: camera id).
 
@@ -124,15 +125,15 @@ class LineCrossing(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     schema_version: ClassVar[int] = SCHEMA_VERSION
 
-    id: str = Field(min_length=1, max_length=64)
-    camera: str = Field(min_length=1, max_length=128)
-    line: str = Field(min_length=1, max_length=64, description="the zone whose line_crossing rule counted it")
+    id: Line = Field(min_length=1, max_length=64)
+    camera: Line = Field(min_length=1, max_length=128)
+    line: Line = Field(min_length=1, max_length=64, description="the zone whose line_crossing rule counted it")
     direction: Literal["in", "out"] = Field(description="in: from the line's left side to its right")
-    object_class: str | None = Field(
+    object_class: Line | None = Field(
         None, pattern=OBJECT_CLASS_PATTERN, description="COCO class; null: a camera without object confirmation"
     )
     score: float | None = Field(None, ge=0, le=1, description="the object detector's score; null as above")
-    object_id: int = Field(ge=0, description="the tracked object's id on this camera")
+    object_id: int = Field(ge=0, le=2**63 - 1, description="the tracked object's id on this camera")
     ts: AwareDatetime = Field(description="time of the frame on which the object crossed")
     location: Location | None = None
 

@@ -44,7 +44,7 @@ from pantau.kafka import (
 from pantau.logs import configure_logging
 from pantau.metrics import INCIDENTS
 from pantau.settings import CommonSettings
-from pantau.timeutil import utcnow
+from pantau.timeutil import ahead_of_clock, utcnow
 from pantau.topics import DLQ_TOPIC, TopicSpec
 from pantau.worker import ConsumerLoop, install_signal_handlers
 
@@ -117,11 +117,16 @@ class SensorRulesWorker:
         self._restore_assigned()
         if records:
             self._lag_s = time.time() - records[-1].timestamp / 1000
+        now = utcnow()
         for rec in records:
             try:
                 reading = SensorReading.model_validate_json(rec.value)
             except ValidationError as exc:
                 self.dead_letters.reject_record(rec, f"invalid sensor reading: {format_validation_error(exc)}")
+                continue
+            ahead = ahead_of_clock(reading.ts, now, self.settings.max_clock_skew_s)
+            if ahead is not None:
+                self.dead_letters.reject_record(rec, f"sensor reading from the future: {ahead}")
                 continue
             verdict = self.flood.check(reading.sensor_id, reading.ts)
             if verdict.ended_after:

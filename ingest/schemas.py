@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pantau.contract import Contract, Line
 from pantau.topics import TopicSpec
 
 SCHEMA_VERSION = 1
@@ -31,14 +32,14 @@ def reading_correlation_id(sensor_id: str, ts: datetime) -> str:
     return f"{sensor_id}@{ts.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
 
 
-class Location(BaseModel):
+class Location(Contract):
     """Where something is: WGS84 coordinates and the city district."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    district: str | None = Field(None, max_length=128)
+    district: Line | None = Field(None, max_length=128)
 
 
 class KindSpec(BaseModel):
@@ -66,7 +67,7 @@ KNOWN_KINDS: dict[str, KindSpec] = {
 }
 
 
-class SensorReading(BaseModel):
+class SensorReading(Contract):
     """One measurement of one sensor at one instant.
 
     For the known kinds (``KNOWN_KINDS``) the unit must be the canonical one or an accepted spelling
@@ -77,10 +78,10 @@ class SensorReading(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     schema_version: ClassVar[int] = SCHEMA_VERSION
 
-    sensor_id: str = Field(pattern=SENSOR_ID_PATTERN)
-    kind: str = Field(pattern=KIND_PATTERN)
+    sensor_id: Line = Field(pattern=SENSOR_ID_PATTERN)
+    kind: Line = Field(pattern=KIND_PATTERN)
     value: float
-    unit: str = Field("", max_length=32)
+    unit: Line = Field("", max_length=32)
     ts: AwareDatetime
     location: Location | None = None
 

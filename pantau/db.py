@@ -13,10 +13,32 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from pantau.exceptions import DatabaseError
+from pantau.exceptions import DatabaseError, PermanentError
 from pantau.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+# SQLSTATE classes the data itself causes (22: data exception, e.g. a value out of range or a NUL
+# in text; 23: integrity constraint violation): the same rows fail the same way on every retry.
+_PERMANENT_SQLSTATE_CLASSES = ("22", "23")
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying the work that raised ``exc`` cannot succeed: the data is refused (psycopg's
+    own checks before sending, such as NUL in text, raise DataError; text that cannot be encoded
+    raises UnicodeError), not the database away."""
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError | UnicodeError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _PERMANENT_SQLSTATE_CLASSES
+
+
+def storage_error(exc: BaseException, what: str) -> DatabaseError | PermanentError:
+    """``exc`` wrapped for the worker loop: :class:`PermanentError` when the data is refused (the
+    loop isolates and dead-letters the record), :class:`DatabaseError` otherwise (it retries)."""
+    if is_permanent(exc):
+        return PermanentError(f"{what}: the database refused the data: {exc}")
+    return DatabaseError(f"{what}: {exc}")
 
 
 def connect(

@@ -9,29 +9,30 @@ from __future__ import annotations
 import base64
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
+from pantau.contract import Contract, Line, Text, escape_controls
 from pantau.timeutil import utcnow
 
 SCHEMA_VERSION = 1
 TOPIC_DLQ = f"pantau.dlq.v{SCHEMA_VERSION}"
 
 
-class DeadLetter(BaseModel):
+class DeadLetter(Contract):
     """A rejected record and why it was rejected."""
 
     model_config = ConfigDict(frozen=True)
     schema_version: ClassVar[int] = SCHEMA_VERSION
 
-    reason: str = Field(max_length=4000)
-    stage: str = Field(description="which service rejected it, e.g. detectors.sensor-rules")
-    topic: str | None = Field(None, description="source topic, or null for HTTP input")
+    reason: Text = Field(max_length=4000, description="why; characters a text may not hold are escaped")
+    stage: Line = Field(description="which service rejected it, e.g. detectors.sensor-rules")
+    topic: Line | None = Field(None, description="source topic, or null for HTTP input")
     partition: int | None = None
     offset: int | None = None
-    endpoint: str | None = Field(None, description="source HTTP endpoint, for HTTP input")
-    key_b64: str | None = None
-    headers: list[tuple[str, str]] = Field(default_factory=list, description="(name, base64 value) pairs")
-    value_b64: str
+    endpoint: Line | None = Field(None, description="source HTTP endpoint, for HTTP input")
+    key_b64: Line | None = None
+    headers: list[tuple[Line, Line]] = Field(default_factory=list, description="(name, base64 value) pairs")
+    value_b64: Line
     rejected_at: AwareDatetime = Field(default_factory=utcnow)
 
     @classmethod
@@ -49,14 +50,14 @@ class DeadLetter(BaseModel):
         endpoint: str | None = None,
     ) -> DeadLetter:
         return cls(
-            reason=reason[:4000],
+            reason=escape_controls(reason)[:4000],
             stage=stage,
             topic=topic,
             partition=partition,
             offset=offset,
-            endpoint=endpoint,
+            endpoint=escape_controls(endpoint, line=True) if endpoint is not None else None,
             key_b64=_b64(key) if key is not None else None,
-            headers=[(name, _b64(val or b"")) for name, val in headers or []],
+            headers=[(escape_controls(name, line=True), _b64(val or b"")) for name, val in headers or []],
             value_b64=_b64(value or b""),
         )
 

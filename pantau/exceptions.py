@@ -30,7 +30,13 @@ class ConsumerStalled(KafkaError):
 
 
 class DatabaseError(PantauError):
-    """Talking to PostgreSQL/TimescaleDB failed."""
+    """Talking to PostgreSQL/TimescaleDB failed (transient: the worker backs off and retries)."""
+
+
+class PermanentError(PantauError):
+    """Work that no retry can do: the data itself is refused (a value the database cannot store, a
+    constraint it violates, a record too large for Kafka). A worker isolates the record that causes
+    it, dead-letters it with this reason and goes on (``pantau/worker.py``)."""
 
 
 class StackError(PantauError):

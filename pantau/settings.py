@@ -51,6 +51,15 @@ class CommonSettings(BaseSettings):
     )
     token_secret: SecretStr | None = Field(None, description="HMAC secret that signs bearer tokens")
     config: Path | None = Field(None, description="Path of the YAML configuration file")
+    max_clock_skew_s: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "Readings and frames stamped more than this ahead of the server's clock are refused (HTTP 422, or the "
+            "dead-letter queue) and change no state: one reading from a wrong clock would otherwise blind its "
+            "sensor's rules"
+        ),
+    )
     ready_file: Path | None = Field(None, description="File the service creates once it is ready")
     log_level: str = Field("INFO", description="Python logging level")
     log_format: Literal["text", "json"] = Field(

@@ -5,6 +5,12 @@ At-least-once: offsets are committed only after the handler has made the work fo
 error (database down, broker unreachable) the consumer seeks back to the first record not yet
 durable and retries after a back-off; nothing is skipped and nothing is committed early.
 Handlers must be idempotent: after a crash the records since the last commit come again.
+
+An error that retrying cannot fix (:class:`PermanentError`: a value the database refuses, a record
+too large to send) must not stop the worker either, or one bad record would stall the stage for
+good. The loop seeks back to the first record not yet durable and handles the records since then
+again in halves, making each half durable before the next, down to the single record that fails:
+that one goes to the dead-letter queue with the error, and the loop commits past it and goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from pantau.exceptions import ConfigError, ConsumerStalled, DatabaseError, KafkaError
+from pantau.exceptions import ConfigError, ConsumerStalled, DatabaseError, KafkaError, PermanentError
+from pantau.kafka import DeadLetterSink, flush
 from pantau.metrics import (
     BATCH_SECONDS,
     CONSUMER_LAG,
@@ -37,6 +44,7 @@ from pantau.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, KafkaError)
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (PermanentError,)
 
 
 class BatchHandler(Protocol):
@@ -87,8 +95,12 @@ class ConsumerLoop:
         status_interval_s: float = 30.0,
         stall_after_s: float = 10.0,
         lag_interval_s: float = 10.0,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self.consumer = consumer
+        # Where a record that fails for good goes; without one, a permanent error is retried as a
+        # transient one (a handler that can raise PermanentError must be given a sink).
+        self.dead_letters = dead_letters
         self.handler = handler
         self.topics = list(topics)
         self.name = name
@@ -114,6 +126,10 @@ class ConsumerLoop:
         self._last_records_s = time.monotonic()
         self._pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._first_uncommitted: dict[TopicPartition, int] = {}  # where to seek back to after a failure
+        self._seen_until: dict[TopicPartition, int] = {}  # past the last record handled since the commit
+        # After a permanent error: records below these offsets are handled in halves (see the module).
+        self._suspects: dict[TopicPartition, int] = {}
+        self.isolated = 0  # records dead-lettered for a permanent error
         self._last_commit_s = time.monotonic()
         self._assignment_seen = False
         self._resubscribes = 0
@@ -138,6 +154,8 @@ class ConsumerLoop:
                     for tp in revoked:
                         loop._pending.pop(tp, None)
                         loop._first_uncommitted.pop(tp, None)
+                        loop._seen_until.pop(tp, None)
+                        loop._suspects.pop(tp, None)
 
             def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
                 loop.handler.on_assigned(set(assigned))
@@ -152,7 +170,7 @@ class ConsumerLoop:
             self.handler.make_durable()
             offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._pending.items()}
             self.consumer.commit_async(offsets)
-        except TRANSIENT_ERRORS as exc:
+        except TRANSIENT_ERRORS + PERMANENT_ERRORS as exc:
             log.warning("%s: could not commit before revocation (records will be redelivered): %s", self.name, exc)
 
     def _check_ready(self) -> None:
@@ -231,14 +249,19 @@ class ConsumerLoop:
                 self._records_since_status += len(records)
                 self._log_status()
                 for rec in records:
-                    self._first_uncommitted.setdefault(TopicPartition(rec.topic, rec.partition), rec.offset)
+                    tp = TopicPartition(rec.topic, rec.partition)
+                    self._first_uncommitted.setdefault(tp, rec.offset)
+                    self._seen_until[tp] = max(self._seen_until.get(tp, 0), rec.offset + 1)
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
                     self._reload()
                 try:
                     if records:
                         started_s = time.monotonic()
-                        self.handler.handle(records)
+                        if self._suspects:
+                            records = self._isolate(records)
+                        if records:
+                            self.handler.handle(records)
                         BATCH_SECONDS.labels(self.name).observe(time.monotonic() - started_s)
                         for rec in records:
                             RECORDS.labels(self.name, rec.topic).inc()
@@ -250,6 +273,27 @@ class ConsumerLoop:
                     self.handler.tick(time.monotonic())
                     self._commit(force=False)
                     backoff_s = 0.5
+                except PERMANENT_ERRORS as exc:
+                    if self.dead_letters is None:
+                        log.error("%s: permanent failure and no dead-letter sink; retrying: %s", self.name, exc)
+                        self._rewind()
+                        self.stop.wait(backoff_s)
+                        backoff_s = min(backoff_s * 2, self.backoff_max_s)
+                        continue
+                    # Everything since the last commit may be lost with the failed work: find the record.
+                    for tp, until in self._seen_until.items():
+                        self._suspects[tp] = max(self._suspects.get(tp, 0), until)
+                    log.warning(
+                        "%s: a record cannot be processed (%s); handling %s again in halves to isolate it",
+                        self.name,
+                        exc,
+                        {
+                            f"{tp.topic}[{tp.partition}]": (self._first_uncommitted.get(tp), until)
+                            for tp, until in self._suspects.items()
+                        },
+                    )
+                    self._rewind()
+                    self._last_records_s = time.monotonic()
                 except TRANSIENT_ERRORS as exc:
                     TRANSIENT_FAILURES.labels(self.name).inc()
                     log.warning("%s: transient failure, retrying in %.1f s: %s", self.name, backoff_s, exc)
@@ -303,6 +347,7 @@ class ConsumerLoop:
         assigned = set(self.consumer.assignment())
         self._pending.clear()
         self._first_uncommitted.clear()
+        self._seen_until.clear()
         if assigned:
             self.handler.on_revoked(assigned)
         config = {k: v for k, v in getattr(self.consumer, "config", {}).items() if k in KafkaConsumer.DEFAULT_CONFIG}
@@ -362,6 +407,45 @@ class ConsumerLoop:
                 self.consumer.seek(tp, offset)
         self._pending.clear()
         self._first_uncommitted.clear()
+        self._seen_until.clear()
+
+    # -- isolating a record that fails for good ----------------------------------------------------
+    def _isolate(self, records: list[Any]) -> list[Any]:
+        """Handle the suspect records among ``records`` in halves, each made durable and committed
+        before the next; the rest (past the suspects) are returned for the normal path."""
+        suspects: list[Any] = []
+        rest: list[Any] = []
+        for rec in records:
+            until = self._suspects.get(TopicPartition(rec.topic, rec.partition), 0)
+            (suspects if rec.offset < until else rest).append(rec)
+        if suspects:
+            self._commit(force=True)  # work before the suspects is kept whatever happens next
+            self._halves(suspects)
+        for rec in suspects + rest:
+            tp = TopicPartition(rec.topic, rec.partition)
+            if tp in self._suspects and rec.offset + 1 >= self._suspects[tp]:
+                del self._suspects[tp]
+        if suspects and not self._suspects:
+            log.info("%s: isolation done (%d records dead-lettered so far)", self.name, self.isolated)
+        return rest
+
+    def _halves(self, records: list[Any]) -> None:
+        assert self.dead_letters is not None
+        try:
+            self.handler.handle(records)
+            self.handler.make_durable()
+        except PERMANENT_ERRORS as exc:
+            if len(records) > 1:
+                middle = len(records) // 2
+                self._halves(records[:middle])
+                self._halves(records[middle:])
+                return
+            self.dead_letters.reject_record(records[0], f"cannot be processed: {exc}")
+            flush(self.dead_letters.producer, 30)
+            self.isolated += 1
+        for rec in records:
+            self._pending[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+        self._commit(force=True)
 
     def _commit(self, *, force: bool) -> None:
         if not self._pending:

@@ -24,8 +24,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
+from pantau.contract import Contract, Line
 from pantau.topics import TopicSpec
 
 SCHEMA_VERSION = 1
@@ -43,15 +44,15 @@ HEADER_CONTENT_TYPE = "content-type"
 JPEG = b"image/jpeg"
 
 
-class FrameMeta(BaseModel):
+class FrameMeta(Contract):
     """The headers of one frame message, parsed."""
 
     model_config = ConfigDict(frozen=True)
 
-    camera_id: str
+    camera_id: Line
     capture_ts: AwareDatetime
     seq: int = Field(ge=0)
-    session: str
+    session: Line
     width_px: int = Field(gt=0)
     height_px: int = Field(gt=0)
 
@@ -98,20 +99,20 @@ class FeedState(StrEnum):
     ended = "ended"
 
 
-class CameraStatus(BaseModel):
+class CameraStatus(Contract):
     """What ingest knows of one feed: the detectors' camera-health watch turns silence into ``video_loss``."""
 
     model_config = ConfigDict(frozen=True)
     schema_version: ClassVar[int] = SCHEMA_VERSION
 
-    camera_id: str
+    camera_id: Line
     state: FeedState
     at: AwareDatetime
     last_frame_ts: AwareDatetime | None = None
     frames_sent: int = Field(0, ge=0)
     fps_measured: float = Field(0.0, ge=0)
     reconnects: int = Field(0, ge=0)
-    error: str | None = None
+    error: Line | None = None
 
     def key(self) -> bytes:
         return self.camera_id.encode()

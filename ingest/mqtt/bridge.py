@@ -34,7 +34,7 @@ from pantau.dlq import DeadLetter
 from pantau.kafka import DeadLetterSink, dumps, ensure_topics, make_producer
 from pantau.logs import configure_logging
 from pantau.metrics import READINGS_ACCEPTED, start_ops_server
-from pantau.timeutil import utcnow
+from pantau.timeutil import ahead_of_clock, utcnow
 from pantau.topics import DLQ_TOPIC
 from pantau.worker import install_signal_handlers
 
@@ -139,10 +139,15 @@ class MqttBridge:
 
     def handle(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         """Map one message and produce it; the broker gets its ack once Kafka has the result."""
+        now = utcnow()
         try:
-            reading = map_message(self.config.mappings, topic, payload, utcnow())
+            reading = map_message(self.config.mappings, topic, payload, now)
         except MappingError as exc:
             self._dead_letter(topic, payload, str(exc), mid, qos)
+            return
+        ahead = ahead_of_clock(reading.ts, now, self.settings.max_clock_skew_s)
+        if ahead is not None:
+            self._dead_letter(topic, payload, f"sensor reading from the future: {ahead}", mid, qos)
             return
         if not self.limiter.allow(reading.sensor_id):
             self._dead_letter(topic, payload, f"rate limited: sensor {reading.sensor_id}", mid, qos)

@@ -282,7 +282,9 @@ def test_markup_in_text_is_escaped(alert_factory: AlertFactory) -> None:
 
 
 def test_characters_xml_cannot_carry_are_dropped(alert_factory: AlertFactory) -> None:
-    root = parse(to_cap(alert_factory(title="bell\x07 and\x00 nul"), sender=SENDER))
+    # The contract refuses them now; an alert stored by an older version may still hold them.
+    older = alert_factory().model_copy(update={"title": "bell\x07 and\x00 nul"})
+    root = parse(to_cap(older, sender=SENDER))
     assert text(root, "cap:info/cap:headline") == "bell and nul"
 
 

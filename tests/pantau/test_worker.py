@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from pantau.exceptions import DatabaseError
+from pantau.exceptions import DatabaseError, PermanentError
+from pantau.kafka import DeadLetterSink
+from pantau.settings import CommonSettings
 from pantau.worker import ConsumerLoop
 
 pytestmark = pytest.mark.unit
@@ -23,6 +27,8 @@ class Record:
     partition: int
     offset: int
     value: bytes
+    key: bytes | None = None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -216,3 +222,96 @@ def test_an_idle_consumer_with_nothing_waiting_is_not_stalled() -> None:
     time.sleep(0.01)
     loop._measure_lag()  # nothing waits: no stall, however long since the last record
     assert loop.heartbeat.alive()
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+        self.flushes = 0
+
+    def send(self, topic: str, key: bytes, value: bytes) -> None:
+        self.sent.append((topic, value))
+
+    def flush(self, timeout: float) -> None:
+        self.flushes += 1
+
+
+@dataclass
+class PoisonSink:
+    """Buffers offsets and writes them at make_durable, as the archiver does (rows from several polls
+    in one transaction); a write holding a poisoned offset fails as a whole, for good."""
+
+    poisoned: set[int]
+    loop: ConsumerLoop | None = None
+    consumer: FakeConsumer | None = None
+    fail_in_handle: bool = False
+    pending: list[int] = field(default_factory=list)
+    durable: list[int] = field(default_factory=list)
+    writes: int = 0
+
+    def handle(self, records: Sequence[Any]) -> None:
+        self.pending.extend(r.offset for r in records)
+        if self.fail_in_handle:
+            self.make_durable()
+
+    def make_durable(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        self.writes += 1
+        if self.poisoned & set(batch):
+            raise PermanentError(f"value refused by the database in a batch of {len(batch)}")
+        self.durable.extend(batch)
+
+    def tick(self, now_s: float) -> None:
+        assert self.consumer is not None and self.loop is not None
+        if self.consumer.position >= self.consumer.total and not self.pending and not self.loop._suspects:
+            self.loop.stop.set()
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+
+def _poison_loop(sink: PoisonSink, total: int, batch: int) -> tuple[ConsumerLoop, FakeConsumer, FakeProducer]:
+    consumer = FakeConsumer(total=total, batch=batch)
+    producer = FakeProducer()
+    letters = DeadLetterSink(CommonSettings(), producer, "test-stage")
+    loop = ConsumerLoop(
+        consumer, sink, ["readings"], name="test", commit_interval_s=0.02, backoff_max_s=0.01, dead_letters=letters
+    )
+    sink.loop, sink.consumer = loop, consumer
+    return loop, consumer, producer
+
+
+@pytest.mark.parametrize("fail_in_handle", [False, True], ids=["fails-at-commit", "fails-in-handle"])
+def test_a_record_that_fails_for_good_is_dead_lettered_and_the_rest_is_kept(fail_in_handle: bool) -> None:
+    sink = PoisonSink(poisoned={7, 13, 14}, fail_in_handle=fail_in_handle)
+    loop, consumer, producer = _poison_loop(sink, total=40, batch=6)
+    loop.run()
+    assert sorted(set(sink.durable)) == sorted(set(range(40)) - {7, 13, 14})  # nothing good lost
+    letters = [orjson.loads(value) for _topic, value in producer.sent]
+    assert sorted(letter["offset"] for letter in letters) == [7, 13, 14]  # each once, with the reason
+    assert all("refused by the database" in letter["reason"] for letter in letters)
+    assert all(letter["stage"] == "test-stage" for letter in letters)
+    assert consumer.commits == sorted(consumer.commits) and consumer.commits[-1] == 40
+    # No commit passed a record before its work was durable or its dead letter flushed.
+    for commit in consumer.commits:
+        assert set(range(commit)) <= set(sink.durable) | {7, 13, 14}
+    assert loop.isolated == 3 and not loop._suspects
+
+
+def test_a_permanent_failure_without_a_dead_letter_sink_skips_nothing() -> None:
+    sink = PoisonSink(poisoned={4})
+    consumer = FakeConsumer(total=10, batch=3)
+    loop = ConsumerLoop(consumer, sink, ["readings"], name="test", commit_interval_s=0.0, backoff_max_s=0.001)
+    sink.loop, sink.consumer = loop, consumer
+    runner = threading.Thread(target=loop.run)
+    runner.start()
+    time.sleep(0.3)
+    loop.stop.set()
+    runner.join(5)
+    assert all(commit <= 3 for commit in consumer.commits)  # never past the batch holding offset 4
+    assert 4 not in sink.durable

@@ -17,6 +17,7 @@ from pantau.config import format_validation_error
 from pantau.dlq import DeadLetter
 from pantau.kafka import DeadLetterSink, dumps
 from pantau.metrics import READINGS_ACCEPTED
+from pantau.timeutil import ahead_of_clock, utcnow
 from pantau.webauth import require_roles
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,17 @@ def post_readings(
         return _reject(request, 413, f"batch of {len(items)} readings exceeds {settings.ingest_max_batch}", raw)
     readings: list[SensorReading] = []
     errors: list[dict[str, Any]] = []
+    now = utcnow()
     for index, item in enumerate(items):
         try:
-            readings.append(_reading.validate_python(item))
+            reading = _reading.validate_python(item)
         except ValidationError as exc:
             errors.append({"index": index, "error": format_validation_error(exc)})
+            continue
+        ahead = ahead_of_clock(reading.ts, now, settings.max_clock_skew_s)
+        if ahead is not None:
+            errors.append({"index": index, "error": f"ts: {ahead}"})
+        readings.append(reading)
     if errors:
         return _reject(request, 422, f"{len(errors)} of {len(items)} readings are invalid", raw, errors)
     producer = request.app.state.producer
