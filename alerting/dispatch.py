@@ -18,6 +18,7 @@ its own channel.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -159,6 +160,10 @@ class Dispatcher:
                 log.warning("dispatcher: cannot read due deliveries (retrying): %s", exc)
                 conn = None
                 continue
+            except Exception:  # the poller must outlive anything: without it nothing is ever retried
+                log.exception("dispatcher: reading due deliveries failed unexpectedly (retrying)")
+                conn = None
+                continue
             self.submit([Delivery(*row) for row in rows])
         if conn is not None:
             conn.close()
@@ -177,6 +182,14 @@ class Dispatcher:
                 # The outcome could not be recorded: the row is still due, so the poller sends it
                 # again under the same id once the database is back.
                 log.warning("dispatcher: recording delivery %s failed: %s", delivery.id, exc)
+                conn = None
+            except Exception:
+                # A worker that died would leave its channel's deliveries in flight for good: the
+                # row stays due, the poller hands it out again, and this thread takes the next one.
+                log.exception("dispatcher: delivery %s failed unexpectedly; it stays due", delivery.id)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
                 conn = None
             finally:
                 with self._lock:
@@ -210,6 +223,11 @@ class Dispatcher:
             return
         except ValueError as exc:  # a payload that no longer validates: retrying cannot help
             self._record(conn, delivery, attempt, "failed", None, f"bad delivery: {exc}", now)
+            return
+        except Exception as exc:  # a channel's bug, or an error its library did not wrap
+            log.exception("push %s via %s: unexpected error in the channel", delivery.id, delivery.channel)
+            error = DeliveryError(f"unexpected error in channel {delivery.channel!r}: {exc!r}", retryable=True)
+            self._failed(conn, delivery, attempt, error, now)
             return
         self._record(conn, delivery, attempt, "sent", result.status_code, result.detail, self.clock())
         self.sent += 1
