@@ -26,6 +26,7 @@ from pantau.config import format_validation_error, load_config_file, parse_secti
 from pantau.kafka import DeadLetterSink, dumps, ensure_topics, flush, make_consumer, make_producer
 from pantau.logs import configure_logging
 from pantau.metrics import INCIDENTS
+from pantau.redact import redact_credentials
 from pantau.settings import CommonSettings
 from pantau.timeutil import utcnow
 from pantau.topics import DLQ_TOPIC
@@ -66,7 +67,8 @@ class CameraHealthWatch:
     def observe(self, status: CameraStatus) -> list[Incident]:
         """Record a report; returns the ``cleared`` incident when a lost feed delivers again."""
         feed = self.feeds.setdefault(status.camera_id, _Feed(progress_at=status.at))
-        feed.state, feed.error = status.state.value, status.error
+        # Redacted again: a status written by an older ingest may still carry a camera's password.
+        feed.state, feed.error = status.state.value, redact_credentials(status.error) if status.error else None
         progressed = status.state is FeedState.connected and status.frames_sent != feed.frames_sent
         feed.frames_sent = status.frames_sent
         if not progressed:

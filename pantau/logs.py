@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from pantau.redact import redact_credentials
 from pantau.settings import CommonSettings
 
 # The ``extra=`` keys a log line may carry to follow one cause through the pipeline. Only these are
@@ -58,14 +59,14 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_credentials(record.getMessage()),
         }
         entry.update(correlation_fields(record))
         if record.exc_info and not record.exc_text:
             # Cached on the record like logging.Formatter does, so other handlers need not format it again.
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            entry["exc"] = record.exc_text
+            entry["exc"] = redact_credentials(record.exc_text)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         try:
@@ -83,11 +84,14 @@ class TextFormatter(logging.Formatter):
         super().__init__(f"%(asctime)s %(levelname)s {service.replace('%', '%%')} %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        line = super().formatMessage(record)
+        line = redact_credentials(super().formatMessage(record))
         fields = correlation_fields(record)
         if not fields:
             return line
         return line + "".join(f" {name}={_text_value(value)}" for name, value in fields.items())
+
+    def formatException(self, ei: Any) -> str:
+        return redact_credentials(super().formatException(ei))
 
 
 def _text_value(value: object) -> str:

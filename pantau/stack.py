@@ -27,6 +27,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pantau.exceptions import StackError
+from pantau.private_files import private_once, write_private
 from pantau.tls import TlsFiles, ensure_tls
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,9 @@ class KafkaBroker:
         s = self.settings
         self.dir.mkdir(parents=True, exist_ok=True)
         tls = ensure_tls(s.tls_dir)
-        self.props.write_text(
+        # It holds the SASL user's password: private from the first byte.
+        write_private(
+            self.props,
             "\n".join(
                 [
                     "process.roles=broker,controller",
@@ -190,9 +193,8 @@ class KafkaBroker:
                     "delete.topic.enable=true",
                     "",
                 ]
-            )
+            ).encode(),
         )
-        self.props.chmod(0o600)  # it holds the SASL user's password
         self.log4j.write_text(
             "\n".join(
                 [
@@ -245,12 +247,7 @@ class KafkaBroker:
     @property
     def sasl_password(self) -> str:
         """The local SASL user's password, made on first use and kept (mode 0600) beside the broker."""
-        path = self.sasl_password_file
-        if not path.exists():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(24))
-        return path.read_text().strip()
+        return private_once(self.sasl_password_file, lambda: secrets.token_urlsafe(24))
 
     def state(self) -> ComponentState:
         pid = _pid_alive(self.pid_file)
@@ -401,8 +398,7 @@ class Postgres:
         tls = ensure_tls(self.settings.tls_dir)
         for source, name in ((tls.server_cert, "server.crt"), (tls.server_key, "server.key")):
             target = self.data / name
-            shutil.copyfile(source, target)
-            target.chmod(0o600)  # PostgreSQL refuses a key others can read
+            write_private(target, source.read_bytes())  # PostgreSQL refuses a key others can read
             if os.geteuid() == 0:
                 shutil.chown(target, "postgres", "postgres")
         main_conf = self.data / "postgresql.conf"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pantau.exceptions import ConfigError, StackError
+from pantau.private_files import private_once
 from pantau.stack import Stack
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,7 @@ def token_secret_file(home: Path) -> Path:
 
 def local_token_secret(home: Path) -> str:
     """The local stack's token secret, created on first use (kept out of git under the stack home)."""
-    path = token_secret_file(home)
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return private_once(token_secret_file(home), lambda: secrets.token_urlsafe(32))
 
 
 RESTART_BACKOFF_MAX_S = 30.0

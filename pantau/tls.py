@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from pantau.private_files import write_private
+
 VALID_DAYS = 3650
 
 
@@ -46,11 +48,6 @@ def _name(common_name: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600)
 
 
 def ensure_tls(directory: Path) -> TlsFiles:
@@ -107,8 +104,8 @@ def ensure_tls(directory: Path) -> TlsFiles:
     pem = serialization.Encoding.PEM
     key_pem = server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     chain_pem = server_cert.public_bytes(pem) + ca_cert.public_bytes(pem)
-    _write_private(files.server_key, key_pem)
-    _write_private(files.keystore, key_pem + chain_pem)
+    write_private(files.server_key, key_pem)
+    write_private(files.keystore, key_pem + chain_pem)
     files.server_cert.write_bytes(chain_pem)
     # Written last: a CA file present means the set is complete.
     files.ca_cert.write_bytes(ca_cert.public_bytes(pem))

@@ -244,15 +244,6 @@ def check_http_url(value: str) -> None:
         raise ValueError("must not contain whitespace")
 
 
-def redact_url(url: str) -> str:
-    """``scheme://host[:port]/path`` without credentials, query or fragment, for messages and logs."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
-
-
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of a URL."""
     parts = urlsplit(url)

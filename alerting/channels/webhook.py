@@ -36,10 +36,10 @@ from alerting.channels.base import (
     HttpChannelBase,
     Notification,
     WebPushSubscription,
-    redact_url,
     status_error,
 )
 from alerting.channels.config import WebhookChannelConfig
+from pantau.redact import redact_url
 
 SIGNATURE_PREFIX = "sha256="
 

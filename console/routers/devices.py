@@ -17,6 +17,7 @@ from console.configview import ConfigView
 from console.deps import Feed, Pool
 from ingest.cameras.schemas import FeedState
 from pantau.auth import Principal, Role
+from pantau.redact import redact_credentials
 from pantau.webauth import require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -84,7 +85,7 @@ def cameras_health(request: Request, feed: Feed, _principal: Watcher) -> list[Ca
                 fps=status_.fps_measured if status_ else None,
                 last_frame_at=status_.last_frame_ts if status_ else None,
                 reconnects=status_.reconnects if status_ else 0,
-                error=status_.error if status_ else None,
+                error=redact_credentials(status_.error) if status_ and status_.error else None,
                 tamper=tamper,
                 open_alerts=len(mine),
             )

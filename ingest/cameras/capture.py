@@ -23,6 +23,7 @@ import numpy as np
 from ingest.cameras.config import CameraConfig
 from ingest.cameras.schemas import CameraStatus, FeedState, FrameMeta
 from ingest.exceptions import IngestError
+from pantau.redact import redact_credentials, redact_source
 from pantau.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class OpenCvSource:
         else:
             self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
-            raise SourceError(f"cannot open {camera.source!r}")
+            raise SourceError(f"cannot open {redact_source(camera.source)!r}")
         self.is_file = camera.is_file
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.source_fps = fps if 0 < fps < 1000 else 25.0
@@ -226,6 +227,9 @@ class CameraFeed:
                 return
 
     def _lost(self, error: str) -> None:
+        # OpenCV's and FFmpeg's messages repeat the URL, credentials and all: this text goes on the
+        # camera-status topic, into video-loss incidents, pushes, the database and the health page.
+        error = redact_credentials(error)
         self.counters.error = error
         self.counters.reconnects += 1
         self._status(FeedState.reconnecting)

@@ -95,10 +95,11 @@ def test_feed_that_cannot_open_reports_reconnecting_with_the_error_and_keeps_try
         attempts.append(1)
         if len(attempts) >= 3:
             feed.stop.set()
-        raise SourceError("cannot open 'rtsp://cam/1'")
+        # As OpenCV's and FFmpeg's own messages do: the URL with its credentials.
+        raise SourceError("cannot open 'rtsp://admin:Hunter2@cam/1?password=Hunter2'")
 
     feed = CameraFeed(
-        camera_factory(source="rtsp://cam/1"),
+        camera_factory(source="rtsp://admin:Hunter2@cam/1?password=Hunter2"),
         lambda m, b: None,
         statuses.append,
         open_source=broken,
@@ -111,6 +112,8 @@ def test_feed_that_cannot_open_reports_reconnecting_with_the_error_and_keeps_try
     assert len(attempts) == 3
     assert [s.state for s in statuses] == [FeedState.reconnecting] * 3
     assert statuses[-1].reconnects == 3 and "cannot open" in (statuses[-1].error or "")
+    # The error travels on the camera-status topic, into video-loss incidents, pushes and the health page.
+    assert statuses[-1].error == "open failed: cannot open 'rtsp://***@cam/1?password=***'"
 
 
 def test_encode_resizes_to_the_detection_width_in_colour_or_grayscale(
@@ -226,9 +229,10 @@ def test_network_camera_that_accepts_but_never_answers_fails_to_open_within_the_
         listener.listen()  # the kernel completes the handshake; nobody ever answers the request
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/video.mjpg"
         started = time.monotonic()
-        with pytest.raises(SourceError, match="cannot open"):
-            capture.OpenCvSource(camera_factory(source=url), open_timeout_s=1.0)
+        with pytest.raises(SourceError, match="cannot open") as refused:
+            capture.OpenCvSource(camera_factory(source=url.replace("//", "//cam:Hunter2@")), open_timeout_s=1.0)
         assert time.monotonic() - started < 5
+        assert "Hunter2" not in str(refused.value) and f"'{url}'" in str(refused.value)
 
 
 def test_a_cameras_own_network_timeout_replaces_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
