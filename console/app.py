@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
 from alerting.schemas import ALERTS_TOPIC
+from console.access_watch import AccessWatch
 from console.camera_status import CameraStatusWatch
 from console.configview import ConfigView
 from console.db import make_pool
@@ -78,6 +79,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.store = ConsoleStore(pool)
         app.state.audit = app.state.store.audit_principal  # zone edits and other actions record who did them
         app.state.authenticator = Authenticator(app.state.token_secret, pool, sessions=True)
+        access_watch = AccessWatch(app.state.authenticator, settings.ws_access_check_s)
+        app.state.access_watch = access_watch
+        access_task = asyncio.create_task(access_watch.run())
         app.state.alerting_client = httpx.Client(base_url=settings.alerting_url)
         camera_status = CameraStatusWatch(settings)
         app.state.camera_status = camera_status
@@ -99,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             reports_task.cancel()
+            access_task.cancel()
             await asyncio.to_thread(feed.close)
             await asyncio.to_thread(camera_status.close)
             app.state.alerting_client.close()

@@ -20,6 +20,14 @@ class Settings(CommonSettings):
     console_port: int = Field(8000, description="Port of the console (web UI, REST, websocket)")
     heartbeat_interval_s: float = Field(15.0, gt=0, description="Seconds between websocket heartbeats")
     ws_max_pending: int = Field(1000, ge=10, description="Alerts a slow websocket client may have pending")
+    ws_access_check_s: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "How often open websocket feeds are checked against their sessions, accounts and token expiry; a feed "
+            "whose access ended (logout, disabled account, expired session or token) is closed with code 4401"
+        ),
+    )
     db_pool_size: int = Field(8, ge=1, le=64, description="Database connections for history and alert detail")
     evidence_dir: Path = Field(
         Path("evidence"), description="Where camera-detectors keep evidence clips and full-size snapshots"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,3 +226,26 @@ def end_session(conn: psycopg.Connection, session_id: str) -> None:
 def user_is_active(conn: psycopg.Connection, name: str) -> bool:
     row = conn.execute("SELECT disabled_at IS NULL FROM users WHERE name = %(n)s", {"n": name}).fetchone()
     return bool(row and row[0])
+
+
+def live_sessions(conn: psycopg.Connection, session_ids: Collection[str]) -> set[str]:
+    """Which of ``session_ids`` are live sessions (not ended, not expired, their user not disabled)."""
+    by_hash = {_session_hash(session_id): session_id for session_id in session_ids}
+    if not by_hash:
+        return set()
+    rows = conn.execute(
+        "SELECT s.id_hash FROM user_sessions s JOIN users u ON u.name = s.user_name "
+        "WHERE s.id_hash = ANY(%(h)s) AND s.expires_at > now() AND u.disabled_at IS NULL",
+        {"h": list(by_hash)},
+    ).fetchall()
+    return {by_hash[row[0]] for row in rows}
+
+
+def active_users(conn: psycopg.Connection, names: Collection[str]) -> set[str]:
+    """Which of ``names`` are users that exist and are not disabled."""
+    if not names:
+        return set()
+    rows = conn.execute(
+        "SELECT name FROM users WHERE name = ANY(%(n)s) AND disabled_at IS NULL", {"n": list(names)}
+    ).fetchall()
+    return {row[0] for row in rows}

@@ -25,10 +25,11 @@ from fastapi.responses import PlainTextResponse
 from starlette.websockets import WebSocketState
 
 from alerting.schemas import Alert
+from console.access_watch import ACCESS_ENDED_CODE, AccessWatch
 from console.feed import AlertFeed, ClientFilter, Subscriber
 from console.responders import responder_scope
 from pantau.auth import Role
-from pantau.webauth import authenticator
+from pantau.webauth import SESSION_COOKIE, authenticator
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -41,6 +42,11 @@ async def _refuse(websocket: WebSocket, status_code: int, reason: str) -> None:
         await websocket.send_denial_response(PlainTextResponse(reason, status_code=status_code))
     else:  # servers without the denial extension answer a close-before-accept with HTTP 403
         await websocket.close(code=1008, reason=reason)
+
+
+def _bearer(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    return header[7:].strip() or None if header[:7].lower() == "bearer " else None
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -107,15 +113,26 @@ async def alerts_feed(websocket: WebSocket) -> None:
     feed: AlertFeed = websocket.app.state.feed
     settings = websocket.app.state.settings
     heartbeat_s: float = settings.heartbeat_interval_s
+    access: AccessWatch = websocket.app.state.access_watch
     await websocket.accept()
     sub, snapshot, backlog = feed.subscribe(client_filter, since, settings.ws_max_pending)
+    # Access is checked again while the feed is open: a logout or a disabled account ends it too.
+    session_id = websocket.cookies.get(SESSION_COOKIE) if session is not None else None
+    watched = access.watch(principal, token or _bearer(websocket), session_id, sub.wake.set)
     try:
         if snapshot is not None:
             await websocket.send_text(_snapshot(feed, sub))
         elif backlog:
             await websocket.send_text(_changes(feed, backlog))
         while True:
-            if not await sub.wait(heartbeat_s):  # nothing for heartbeat_s (one timer per interval, not per wait)
+            woke = await sub.wait(heartbeat_s)  # False: nothing for heartbeat_s (one timer per interval)
+            if watched.ended is not None:
+                # A close reason is at most 123 bytes.
+                await websocket.close(
+                    code=ACCESS_ENDED_CODE, reason=watched.ended.encode()[:120].decode(errors="ignore")
+                )
+                return
+            if not woke:
                 await websocket.send_json({"type": "heartbeat", "seq": max(sub.sent_seq, feed.head_seq)})
                 continue
             if sub.overflowed:
@@ -134,6 +151,7 @@ async def alerts_feed(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
+        access.unwatch(watched)
         feed.unsubscribe(sub)
         if websocket.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError):

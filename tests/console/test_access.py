@@ -257,3 +257,70 @@ def test_sessions_csrf_logout_disable_and_throttling(
     log = httpx.get(f"{origin}/api/v1/audit", headers={"Authorization": f"Bearer {admin.token}"}).json()
     actions = {(entry["user"], entry["action"]) for entry in log}
     assert {("ani", "login"), ("ani", "handover.written"), ("ani", "logout"), ("citra", "login.failed")} <= actions
+
+
+def _closed_with(ws: Any, timeout_s: float) -> tuple[int | None, str]:
+    """Read until the server closes the feed; its close code and reason."""
+    from websockets.exceptions import ConnectionClosed
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+    except ConnectionClosed as closed:
+        return (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
+    except TimeoutError:
+        pass
+    raise AssertionError(f"the feed stayed open for {timeout_s} s")
+
+
+@pytest.mark.integration
+def test_an_open_feed_ends_on_logout_disable_and_token_expiry(
+    pipeline_factory: Callable[..., Pipeline], person_factory: PersonFactory, login_factory: LoginFactory
+) -> None:
+    # Heartbeats every 2 s keep each feed busy; access is checked every second.
+    pipeline = pipeline_factory(services=("alerting", "console"), PANTAU_WS_ACCESS_CHECK_S="1")
+    origin = f"http://127.0.0.1:{pipeline.console_port}"
+    ws_url = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts"
+
+    def cookie_feed(client: httpx.Client) -> Any:
+        headers = {"Cookie": f"pantau_session={client.cookies.get('pantau_session')}"}
+        return ws_connect(ws_url, additional_headers=headers, origin=Origin(origin), open_timeout=30)
+
+    # Logout: the feed opened with that session closes within a few seconds.
+    ani = person_factory(pipeline, "ani", Role.operator)
+    ani_client = login_factory(pipeline, ani)
+    with cookie_feed(ani_client) as ws:
+        assert '"snapshot"' in str(ws.recv(timeout=30))
+        time.sleep(1.5)  # a heartbeat or two: the feed is alive and stays so while access holds
+        assert ani_client.delete("/api/v1/session").status_code == 204
+        started = time.monotonic()
+        code, reason = _closed_with(ws, 10)
+        assert code == 4401 and "session has ended" in reason, (code, reason)
+        assert time.monotonic() - started < 5
+
+    # Disabling: the person's cookie feed and the feed opened with their user token both close.
+    budi = person_factory(pipeline, "budi", Role.operator)
+    budi_client = login_factory(pipeline, budi)
+    with cookie_feed(budi_client) as by_cookie, ws_connect(f"{ws_url}?token={budi.token}", open_timeout=30) as by_token:
+        assert '"snapshot"' in str(by_cookie.recv(timeout=30)) and '"snapshot"' in str(by_token.recv(timeout=30))
+        with pipeline.db() as conn:
+            users.set_disabled(conn, "budi", True)
+        assert _closed_with(by_cookie, 10)[0] == 4401
+        code, reason = _closed_with(by_token, 10)
+        assert code == 4401 and "disabled" in reason, (code, reason)
+
+    # A machine token that expires while its feed is open.
+    short = issue_token(pipeline.secret, Role.operator, "wall-screen", ttl_s=3)
+    with ws_connect(f"{ws_url}?token={short}", open_timeout=30) as ws:
+        assert '"snapshot"' in str(ws.recv(timeout=30))
+        code, reason = _closed_with(ws, 15)
+        assert code == 4401 and "expired" in reason, (code, reason)
+
+    # Someone whose access holds keeps their feed.
+    citra = person_factory(pipeline, "citra", Role.operator)
+    with ws_connect(f"{ws_url}?token={citra.token}", open_timeout=30) as ws:
+        assert '"snapshot"' in str(ws.recv(timeout=30))
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            assert "heartbeat" in str(ws.recv(timeout=5))
