@@ -44,6 +44,7 @@ from console.routers import (
 from console.settings import Settings
 from console.store import ConsoleStore
 from ingest.cameras.schemas import CAMERA_STATUS_TOPIC
+from pantau.bodylimit import BodyLimit
 from pantau.kafka import ensure_topics
 from pantau.logs import configure_logging
 from pantau.metrics import start_ops_server
@@ -139,6 +140,9 @@ def create_app(settings: Settings) -> FastAPI:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    # Added after the other middleware, so it runs before them: nothing reads a body past the cap.
+    app.add_middleware(BodyLimit, max_bytes=settings.console_max_body_bytes)
 
     for module in (
         health,

@@ -20,6 +20,11 @@ class Settings(CommonSettings):
     console_port: int = Field(8000, description="Port of the console (web UI, REST, websocket)")
     heartbeat_interval_s: float = Field(15.0, gt=0, description="Seconds between websocket heartbeats")
     ws_max_pending: int = Field(1000, ge=10, description="Alerts a slow websocket client may have pending")
+    console_max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the console reads (413 beyond; a manual alert's photo is at most 5 MB)",
+    )
     ws_access_check_s: float = Field(
         5.0,
         gt=0,

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from alerting.api.routers import cap, commands, health, push, silences
 from alerting.engine import AlertEngine
 from alerting.settings import Settings
+from pantau.bodylimit import BodyLimit
 from pantau.db import make_pool
 from pantau.openapi import document_errors
 from pantau.webauth import Authenticator
@@ -33,6 +34,7 @@ def create_app(settings: Settings, engine: AlertEngine) -> FastAPI:
     app.state.engine = engine
     app.state.token_secret = settings.require_token_secret()
     app.state.authenticator = Authenticator(app.state.token_secret, pool)
+    app.add_middleware(BodyLimit, max_bytes=settings.alerting_max_body_bytes)
     app.include_router(health.router)
     app.include_router(commands.router)
     app.include_router(cap.router)

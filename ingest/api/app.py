@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
 from ingest.api.routers import readings
 from ingest.api.settings import Settings
 from ingest.schemas import READINGS_TOPIC
+from pantau.bodylimit import BodyLimit
 from pantau.kafka import DeadLetterSink, ensure_topics, make_producer
 from pantau.logs import configure_logging
 from pantau.openapi import document_errors
@@ -41,20 +41,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.middleware("http")
     async def read_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Read the raw body once, with a size cap, so handlers can dead-letter the exact bytes received.
+        # The raw body, read once (capped by BodyLimit), so handlers can dead-letter the exact bytes received.
         if request.method == "POST":
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > settings.ingest_max_body_bytes:
-                return JSONResponse(
-                    {"detail": f"body larger than {settings.ingest_max_body_bytes} bytes"}, status_code=413
-                )
-            body = await request.body()
-            if len(body) > settings.ingest_max_body_bytes:
-                return JSONResponse(
-                    {"detail": f"body larger than {settings.ingest_max_body_bytes} bytes"}, status_code=413
-                )
-            request.state.body = body
+            request.state.body = await request.body()
         return await call_next(request)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.ingest_max_body_bytes)  # added last: it runs first
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
