@@ -403,7 +403,12 @@ class AlertEngine:
                         raise AlertNotFound(f"no alert {alert_id!r}")
                     current = Alert.model_validate(row[0])
                     now = self.clock()
-                    sent = responder_only and action in ("ack", "report") and self._sent_to(cur, current, actor, groups)
+                    body = self._past_notes(cur, current, body)
+                    sent = (
+                        responder_only
+                        and action in ("ack", "report", "note")
+                        and self._sent_to(cur, current, actor, groups)
+                    )
                     updated, detail = apply_command(
                         current,
                         action,
@@ -434,6 +439,17 @@ class AlertEngine:
                 self._send(alert)
             self.make_durable()
             return updated
+
+    @staticmethod
+    def _past_notes(cur: psycopg.Cursor[Any], alert: Alert, body: BaseModel) -> BaseModel:
+        """``body`` as of the alert's current version when every change since the version it names
+        is a note: a note changes nothing a command decides on, and a responder's notes from the
+        scene must not turn every operator's next command into a 409."""
+        version = getattr(body, "version", None)
+        if version is None or not 0 < version < alert.version:
+            return body
+        row = cur.execute(queries.ONLY_NOTES_SINCE, (alert.id, version)).fetchone()
+        return body.model_copy(update={"version": alert.version}) if row is not None and row[0] else body
 
     def _sent_to(self, cur: psycopg.Cursor[Any], alert: Alert, actor: str, groups: Collection[str]) -> bool:
         """Whether the alert was pushed to ``actor``, or its route notified a tier they are in (a group

@@ -222,6 +222,8 @@ def apply_command(
         )
     if responder_only and action not in ("report", "note", "ack"):
         raise NotAllowed(f"responders may report their status and add notes, not {action}")
+    if responder_only and action == "note" and not is_theirs(alert, actor, groups, sent):
+        raise NotAllowed(f"alert {alert.id} was not assigned or sent to {actor} or their groups: no notes from them")
     if responder_only and action == "ack" and not is_theirs(alert, actor, groups, sent):
         raise NotAllowed(f"alert {alert.id} was not assigned or sent to {actor} or their groups: they may not ack it")
     if responder_only and action == "ack" and alert.status is not AlertStatus.new:

@@ -181,6 +181,8 @@ UPSERT_ALERT = """
         status = EXCLUDED.status, priority = EXCLUDED.priority, last_seen = EXCLUDED.last_seen,
         count = EXCLUDED.count, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc
 """
+# True when every change of the alert after a version is a note (None: no change after it).
+ONLY_NOTES_SINCE = "SELECT bool_and(change = 'noted') FROM alert_history WHERE alert_id = %s AND version > %s"
 INSERT_HISTORY = """
     INSERT INTO alert_history (alert_id, version, change, actor, at, doc, detail) VALUES (%s, %s, %s, %s, %s, %s, %s)
 """

@@ -97,7 +97,7 @@ def test_whose_alert_it_is(
 def test_a_note_may_carry_a_photo_and_needs_text_or_a_photo(alert_factory: AlertFactory) -> None:
     photo = base64.b64encode(JPEG).decode()
     body = NoteBody(photo_jpeg_b64=photo)
-    noted, detail = apply_command(alert_factory(), "note", body, "budi", T0, responder_only=True)
+    noted, detail = apply_command(alert_factory(assignee="budi"), "note", body, "budi", T0, responder_only=True)
     assert noted.notes == 1 and noted.change == "noted"
     assert "text" not in detail and "photo_jpeg_b64" not in detail  # the bytes never go into the audit
     assert NoteBody(text="smoke from the roof", photo_jpeg_b64=photo).text == "smoke from the roof"
@@ -119,3 +119,16 @@ def test_photos_are_checked_as_manual_reports_are() -> None:
         decode_jpeg_b64(base64.b64encode(b"\xff\xd8\xff" + bytes(MAX_PHOTO_BYTES)).decode())
     exactly = base64.b64encode(b"\xff\xd8\xff" + bytes(MAX_PHOTO_BYTES - 3)).decode()
     assert len(decode_jpeg_b64(exactly)) == MAX_PHOTO_BYTES
+
+
+def test_a_responder_adds_notes_only_to_alerts_that_are_theirs(alert_factory: AlertFactory) -> None:
+    note = NoteBody(text="smoke from the roof")
+    with pytest.raises(NotAllowed, match="no notes from them"):
+        apply_command(alert_factory(), "note", note, "budi", T0, responder_only=True)
+    theirs = apply_command(alert_factory(), "note", note, "budi", T0, responder_only=True, sent=True)[0]
+    assert theirs.notes == 1  # pushed to them: theirs
+    by_group = alert_factory(assignee="rescue-klojen")
+    assert (
+        apply_command(by_group, "note", note, "budi", T0, responder_only=True, groups=["rescue-klojen"])[0].notes == 1
+    )
+    assert apply_command(alert_factory(), "note", note, "ani", T0)[0].notes == 1  # operators note any alert
