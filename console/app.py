@@ -119,7 +119,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_secret = settings.require_token_secret()
     # Before serving anything: blurring asked for and the model missing stops the console here.
     app.state.face_blur = evidence.load_face_blur(settings)
-    app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+    app.state.login_throttle = LoginThrottle(
+        settings.login_max_failures, settings.login_window_s, settings.login_max_concurrent
+    )
     app.state.config_view = ConfigView(settings.config)
 
     @app.middleware("http")

@@ -56,8 +56,13 @@ class Settings(CommonSettings):
     )
     session_ttl_s: float = Field(12 * 3600, gt=60, description="How long a login lasts (one shift by default)")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set it behind TLS)")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per user name or address before throttling")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins per user name and address before throttling (x10 per name, x4 per address)"
+    )
     login_window_s: float = Field(300, gt=0, description="Window of the failed-login count")
+    login_max_concurrent: int = Field(
+        2, ge=1, le=64, description="Password checks run at once (64 MiB each, Argon2id); more logins wait for a slot"
+    )
     alerting_url: str = Field("http://127.0.0.1:8002", description="Alerting service the console forwards commands to")
     alerting_timeout_s: float = Field(10.0, gt=0, description="Timeout of a forwarded command")
     reports_dir: Path = Field(Path("reports"), description="Where the daily and weekly reports are kept")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from console.deps import Store
-from console.ratelimit import LoginThrottle
+from console.ratelimit import VERIFY_WAIT_S, LoginThrottle, login_keys
 from console.settings import Settings
 from pantau import users
 from pantau.auth import Principal, Role
@@ -46,8 +46,8 @@ def login(body: Login, request: Request, response: Response, store: Store) -> Me
     settings: Settings = request.app.state.settings
     throttle: LoginThrottle = request.app.state.login_throttle
     name = body.username.strip().lower()
-    keys = [f"user:{name}", f"ip:{_client(request)}"]
-    wait_s = store.run(lambda conn: throttle.retry_after_s(conn, keys), "the login throttle")
+    keys = login_keys(name, _client(request))
+    wait_s, reserved = store.run(lambda conn: throttle.reserve(conn, keys), "the login throttle")
     if wait_s is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -55,13 +55,19 @@ def login(body: Login, request: Request, response: Response, store: Store) -> Me
             headers={"Retry-After": str(int(wait_s) + 1)},
         )
     auth = authenticator(request)
+    # Each check holds 64 MiB: a burst of logins waits for a slot instead of costing GiBs.
+    if not throttle.verifying.acquire(timeout=VERIFY_WAIT_S):
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "too many logins at once: try again", headers={"Retry-After": "2"}
+        )
     try:
         user = auth.run(lambda conn: users.check_password(conn, name, body.password))
     except AuthError as exc:
-        store.run(lambda conn: throttle.failed(conn, keys), "the login throttle")
         store.audit(name, "-", "login.failed", {"client": _client(request)})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
-    store.run(lambda conn: throttle.succeeded(conn, keys[0]), "the login throttle")
+    finally:
+        throttle.verifying.release()
+    store.run(lambda conn: throttle.succeeded(conn, keys, reserved), "the login throttle")
     session_id, session = auth.run(
         lambda conn: users.create_session(conn, user, settings.session_ttl_s, _client(request))
     )

@@ -324,3 +324,39 @@ def test_an_open_feed_ends_on_logout_disable_and_token_expiry(
         deadline = time.monotonic() + 4
         while time.monotonic() < deadline:
             assert "heartbeat" in str(ws.recv(timeout=5))
+
+
+@pytest.mark.integration
+def test_parallel_guesses_cannot_pass_the_throttle_and_a_guesser_cannot_lock_the_owner_out(
+    pipeline_factory: Callable[..., Pipeline], person_factory: PersonFactory
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from console.ratelimit import LoginThrottle, login_keys
+
+    pipeline = pipeline_factory(services=("console",))
+    eko = person_factory(pipeline, "eko", Role.operator)
+    url = f"http://127.0.0.1:{pipeline.console_port}/api/v1/session"
+
+    def guess(n: int) -> int:
+        return httpx.post(url, json={"username": "eko", "password": f"guess-{n}"}, timeout=60).status_code
+
+    # 40 at once: the count is taken before each check, so no more than the allowance get to guess.
+    with ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert codes.count(401) == 5 and codes.count(429) == 35, codes
+    assert httpx.post(url, json={"username": "eko", "password": eko.password}).status_code == 429
+
+    # The counts themselves, from other addresses (the console sees one address in a test).
+    throttle = LoginThrottle(max_failures=5, window_s=300)
+    with pipeline.db() as conn:  # the console made the table at start
+        for _ in range(5):
+            assert throttle.reserve(conn, login_keys("sari", "10.0.0.66"))[0] is None  # a guesser, five failures
+        assert throttle.reserve(conn, login_keys("sari", "10.0.0.66"))[0] is not None  # that guesser waits
+        wait, reserved = throttle.reserve(conn, login_keys("sari", "10.1.2.3"))  # the owner at her desk
+        assert wait is None and reserved
+        throttle.succeeded(conn, login_keys("sari", "10.1.2.3"), reserved)  # right password: taken back
+        # Guessing one name from many addresses: the name's own count stops it at ten times the allowance.
+        for n in range(50):
+            assert throttle.reserve(conn, login_keys("tono", f"10.9.{n}.1"))[0] is None
+        assert throttle.reserve(conn, login_keys("tono", "10.1.2.3"))[0] is not None
