@@ -29,7 +29,7 @@ from alerting.book import AlertBook
 from alerting.config import AlertingConfig
 from alerting.dispatch import Delivery, Dispatcher
 from alerting.lifecycle import Action, AlertNotFound, NoteBody, apply_command, decode_jpeg_b64
-from alerting.manual import ManualAlertBody, manual_incident
+from alerting.manual import ManualAlertBody, manual_incident, manual_photo
 from alerting.notify import NewDelivery, Notifier, Outcome, RoutingState
 from alerting.routing import RoutingError, recipients
 from alerting.schemas import Alert, AlertStatus
@@ -354,19 +354,44 @@ class AlertEngine:
     def raise_manual(self, body: ManualAlertBody, actor: str) -> Alert:
         """An alert raised by hand. Its incident goes to the incidents topic first (so it is archived
         and, should this process die now, applied by the consumer later), then straight to the book."""
-        incident = manual_incident(body, actor, self.clock(), self.book.config.manual_types)
+        # The same checks as a scene photo's; stored apart, as a note's photo is (up to 5 MB does not
+        # fit in a Kafka record, and the incident is on the topic before it is in the database).
+        photo = manual_photo(body)
+        photo_id = str(uuid.uuid4()) if photo is not None else None
+        incident = manual_incident(body, actor, self.clock(), self.book.config.manual_types, photo_id)
         if self.incidents_topic is None:
             raise KafkaError("this engine has no incidents topic to record manual reports in")
+        if photo is not None and photo_id is not None:
+            self._store_photo(photo_id, incident.id, actor, photo)
         try:
             self.producer.send(self.incidents_topic, key=incident.key(), value=dumps(incident)).get(timeout=30)
         except Exception as exc:  # kafka-python raises several unrelated types here
             raise KafkaError(f"recording the manual report failed: {exc}") from exc
         changed = self.apply_incidents([incident])
         self.make_durable()
-        for alert in changed:
-            if alert.last_incident_id == incident.id:
-                return alert
-        return self.alert_of_incident(incident.id)
+        alert = next((a for a in changed if a.last_incident_id == incident.id), None)
+        alert = alert or self.alert_of_incident(incident.id)
+        if photo_id is not None:
+            self._photo_belongs_to(photo_id, alert.id)
+        return alert
+
+    def _store_photo(self, photo_id: str, incident_id: str, actor: str, photo: bytes) -> None:
+        """A caller's photo, kept under its incident until the alert it opened is known."""
+        with self.lock:
+            self._ensure_connection()
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(queries.INSERT_PHOTO, (photo_id, incident_id, actor, self.clock(), photo))
+            except psycopg.Error as exc:
+                raise storage_error(exc, "storing the report's photo failed") from exc
+
+    def _photo_belongs_to(self, photo_id: str, alert_id: str) -> None:
+        with self.lock:
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(queries.PHOTO_OF_ALERT, (alert_id, photo_id))
+            except psycopg.Error as exc:
+                raise DatabaseError(f"linking the report's photo to alert {alert_id} failed: {exc}") from exc
 
     def alert_of_incident(self, incident_id: str) -> Alert:
         with self.lock:

@@ -36,16 +36,24 @@ class ManualAlertBody(BaseModel):
     photo_jpeg_b64: str | None = Field(None, description="a JPEG photo from the caller, base64")
 
 
-def manual_incident(body: ManualAlertBody, actor: str, now: datetime, manual_types: list[str]) -> Incident:
-    """The incident of a manual report; :class:`CommandError` (400) for a type or photo that cannot be used."""
+def manual_photo(body: ManualAlertBody) -> bytes | None:
+    """The report's photo, checked as a scene photo is (:class:`CommandError`, 400, when unusable)."""
+    return decode_jpeg_b64(body.photo_jpeg_b64) if body.photo_jpeg_b64 else None
+
+
+def manual_incident(
+    body: ManualAlertBody, actor: str, now: datetime, manual_types: list[str], photo_id: str | None = None
+) -> Incident:
+    """The incident of a manual report; :class:`CommandError` (400) for a type that cannot be raised
+    by hand. A photo is not carried inside (up to 5 MB: more than a Kafka record holds): alerting
+    stores it in ``alert_photos`` and the incident names it, ``evidence.photo_id``."""
     if body.type not in manual_types:
         raise CommandError(f"type {body.type!r} cannot be raised by hand; types: {', '.join(manual_types)}")
     evidence: dict[str, object] = {"description": body.description, "raised_by": actor}
     if body.reporter:
         evidence["reporter"] = body.reporter
-    if body.photo_jpeg_b64:
-        decode_jpeg_b64(body.photo_jpeg_b64)  # the same checks as a scene photo's (alerting.lifecycle)
-        evidence["snapshot_jpeg_b64"] = body.photo_jpeg_b64
+    if photo_id is not None:
+        evidence["photo_id"] = photo_id
     report_id = str(uuid.uuid4())
     return Incident(
         id=report_id,

@@ -264,6 +264,8 @@ UPSERT_ROUTING = """
 """
 # Whether an alert was pushed to any of these recipients (a responder and their groups).
 SENT_TO = "SELECT EXISTS (SELECT 1 FROM alert_deliveries WHERE alert_id = %s AND recipient = ANY(%s))"
+# A manual report's photo is stored under its incident id first, then moved to the alert it opened.
+PHOTO_OF_ALERT = "UPDATE alert_photos SET alert_id = %s WHERE id = %s"
 INSERT_PHOTO = "INSERT INTO alert_photos (id, alert_id, actor, at, jpeg) VALUES (%s, %s, %s, %s, %s)"
 SET_NEXT_DUE = "UPDATE alert_routing SET next_due_at = %s WHERE alert_id = %s"
 DELETE_ROUTING = "DELETE FROM alert_routing WHERE alert_id = %s"

@@ -78,7 +78,8 @@ ALERT_ROUTED = "SELECT doc FROM alerts WHERE id = %(id)s AND " + _ROUTED_TO_USER
 RELATED = "SELECT doc FROM alerts WHERE id = ANY(%(ids)s) ORDER BY last_seen DESC"
 INCIDENTS_OF_ALERT = """
     SELECT i.id, i.ts, i.type, i.source, i.phase, i.severity, i.confidence, i.zone, i.title,
-           i.evidence - 'snapshot_jpeg_b64' AS evidence, (i.evidence ? 'snapshot_jpeg_b64') AS has_snapshot,
+           i.evidence - 'snapshot_jpeg_b64' AS evidence,
+           (i.evidence ? 'snapshot_jpeg_b64' OR i.evidence ? 'photo_id') AS has_snapshot,
            i.object_class
     FROM alert_incidents l JOIN incidents i ON i.id = l.incident_id
     WHERE l.alert_id = %(id)s
@@ -94,9 +95,11 @@ DELIVERIES = """
 # A photo from the scene that came with a note (alerting's alert_photos).
 SCENE_PHOTO = "SELECT jpeg, actor FROM alert_photos WHERE id = %(photo)s AND alert_id = %(alert)s"
 EVIDENCE_OF_INCIDENT = """
-    SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source, evidence->>'snapshot'
+    SELECT evidence->>'snapshot_jpeg_b64', evidence->>'clip', source, evidence->>'snapshot', evidence->>'photo_id'
     FROM incidents WHERE id = %(id)s LIMIT 1
 """
+# A caller's photo of a manual report (alerting keeps it in alert_photos, the incident names it).
+REPORT_PHOTO = "SELECT jpeg FROM alert_photos WHERE id::text = %(photo)s"
 # A responder's evidence is that of the alerts that are theirs (the same scope as the alert detail).
 INCIDENT_ROUTED = (
     "SELECT 1 FROM alert_incidents l JOIN alerts ON alerts.id = l.alert_id WHERE l.incident_id = %(incident)s AND "

@@ -98,6 +98,7 @@ class _Evidence:
     clip: str | None
     source: str
     snapshot_file: str | None
+    photo_id: str | None  # a manual report's photo, in alerting's alert_photos
 
 
 def _evidence(request: Request, pool: Pool, principal: Principal, incident_id: str) -> _Evidence:
@@ -116,7 +117,18 @@ def _evidence(request: Request, pool: Pool, principal: Principal, incident_id: s
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"evidence unavailable: {exc}") from exc
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no incident {incident_id!r}")
-    return _Evidence(row[0], row[1], row[2], row[3])
+    return _Evidence(row[0], row[1], row[2], row[3], row[4])
+
+
+def _report_photo(pool: Pool, photo_id: str) -> bytes | None:
+    try:
+        with pool.connection() as conn:
+            row = conn.execute(queries.REPORT_PHOTO, {"photo": photo_id}).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"evidence unavailable: {exc}") from exc
+    return bytes(row[0]) if row is not None else None
 
 
 def _inside(request: Request, relative: str | None) -> Path | None:
@@ -197,6 +209,8 @@ def snapshot(
             jpeg = base64.b64decode(evidence.snapshot_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "the stored snapshot is corrupt") from exc
+    if jpeg is None and evidence.photo_id:
+        jpeg = _report_photo(pool, evidence.photo_id)
     if jpeg is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} has no snapshot")
     jpeg = blurred(face_blur_for(request, exported=download), jpeg)

@@ -9,7 +9,7 @@ import pytest
 
 from alerting.config import DEFAULT_MANUAL_TYPES
 from alerting.lifecycle import CommandError
-from alerting.manual import ManualAlertBody, manual_incident
+from alerting.manual import ManualAlertBody, manual_incident, manual_photo
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -32,13 +32,16 @@ def _body(**overrides: object) -> ManualAlertBody:
 
 
 def test_a_report_becomes_a_manual_incident_of_its_own_source() -> None:
-    first = manual_incident(_body(), "ani", T0, DEFAULT_MANUAL_TYPES)
+    first = manual_incident(_body(), "ani", T0, DEFAULT_MANUAL_TYPES, photo_id="p-1")
     second = manual_incident(_body(), "ani", T0, DEFAULT_MANUAL_TYPES)
     assert first.source_kind == "manual" and first.rule == "manual"
     assert first.type == "fire" and first.severity.priority == 1
     assert first.location is not None and first.location.district == "Klojen"
     assert first.evidence["raised_by"] == "ani" and first.evidence["reporter"] == "+62 812 0000 0000"
-    assert first.evidence["snapshot_jpeg_b64"] == JPEG
+    # The photo is stored apart (up to 5 MB is more than a Kafka record holds): the incident names it.
+    assert first.evidence["photo_id"] == "p-1" and "snapshot_jpeg_b64" not in first.evidence
+    assert "photo_id" not in second.evidence
+    assert manual_photo(_body()) == base64.b64decode(JPEG) and manual_photo(_body(photo_jpeg_b64=None)) is None
     # Two callers, two fires: never merged into one alert by the source.
     assert first.source != second.source and first.id != second.id
 
@@ -53,10 +56,12 @@ def test_a_report_becomes_a_manual_incident_of_its_own_source() -> None:
 )
 def test_unusable_reports_are_refused_with_the_reason(overrides: dict[str, object], reason: str) -> None:
     with pytest.raises(CommandError, match=reason):
-        manual_incident(_body(**overrides), "ani", T0, DEFAULT_MANUAL_TYPES)
+        body = _body(**overrides)
+        manual_photo(body)
+        manual_incident(body, "ani", T0, DEFAULT_MANUAL_TYPES)
 
 
 def test_a_photo_over_the_limit_is_refused() -> None:
     big = base64.b64encode(b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024)).decode()
     with pytest.raises(CommandError, match="the limit is"):
-        manual_incident(_body(photo_jpeg_b64=big), "ani", T0, DEFAULT_MANUAL_TYPES)
+        manual_photo(_body(photo_jpeg_b64=big))

@@ -5,6 +5,7 @@ the shift handover, the city's cameras and sensors."""
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,17 @@ def test_an_operators_shift(
     incident = _wait(lambda: ani.get(f"/api/v1/alerts/{manual['id']}").json()["incidents"])[0]
     photo = ani.get(f"/api/v1/incidents/{incident['id']}/snapshot")
     assert photo.status_code == 200 and photo.content == base64.b64decode(PHOTO)
+    # A photo of several MB (more than a Kafka record holds; up to 5 MB is documented) is stored apart.
+    big = b"\xff\xd8\xff\xe0" + secrets.token_bytes(3 * 1024 * 1024)
+    big_report = ani.post(
+        "/api/v1/alerts",
+        json={"type": "fire", "severity": "high", "title": "Another shophouse", "lat": -7.982, "lon": 112.633,
+              "photo_jpeg_b64": base64.b64encode(big).decode()},
+    )  # fmt: skip
+    assert big_report.status_code == 201, big_report.text
+    big_incident = _wait(lambda: ani.get(f"/api/v1/alerts/{big_report.json()['id']}").json()["incidents"])[0]
+    assert big_incident["snapshot_url"] and "photo_id" in big_incident["evidence"]
+    assert ani.get(big_incident["snapshot_url"]).content == big
 
     # Cases link alerts; unknown alerts are refused.
     case = ani.post(
