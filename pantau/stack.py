@@ -68,8 +68,19 @@ class StackSettings(BaseSettings):
         return f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def pg_password_file(self) -> Path:
+        return self.home / "postgres.password"
+
+    @property
+    def pg_password(self) -> str:
+        """The database user's password, made on first use and kept (mode 0600) under the stack home.
+        Connections over TCP must give it (scram-sha-256); only the cluster's own socket, in a folder
+        no other user may enter, is trusted (the stack's administration)."""
+        return private_once(self.pg_password_file, lambda: secrets.token_urlsafe(24))
+
+    @property
     def database_url(self) -> str:
-        return f"postgresql://{DB_USER}@127.0.0.1:{self.pg_port}/{DB_NAME}"
+        return f"postgresql://{DB_USER}:{self.pg_password}@127.0.0.1:{self.pg_port}/{DB_NAME}"
 
     @property
     def tls_port(self) -> int:
@@ -360,7 +371,9 @@ class Postgres:
                     str(self.data),
                     "-U",
                     DB_USER,
-                    "--auth=trust",
+                    # TCP needs the password; the socket folder is the owner's alone (see _write_config).
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
                     "-E",
                     "UTF8",
                     "--locale=C.UTF-8",
@@ -368,7 +381,11 @@ class Postgres:
             ),
             "initdb",
         )
+        self._private_socket_dir()
+
+    def _private_socket_dir(self) -> None:
         self.sock.mkdir(exist_ok=True)
+        self.sock.chmod(0o700)  # the socket is trusted: nobody else may reach it
         if os.geteuid() == 0:
             shutil.chown(self.sock, "postgres", "postgres")
 
@@ -380,6 +397,8 @@ class Postgres:
                     f"port = {self.settings.pg_port}",
                     "listen_addresses = '127.0.0.1'",
                     f"unix_socket_directories = '{self.sock}'",
+                    f"hba_file = '{self.data / 'pantau_hba.conf'}'",
+                    "password_encryption = scram-sha-256",
                     "shared_preload_libraries = 'timescaledb'",
                     "timescaledb.telemetry_level = off",
                     "max_connections = 200",
@@ -395,6 +414,18 @@ class Postgres:
                 ]
             )
         )
+        # Written on every start, so a cluster made before passwords were required gets them too.
+        hba = self.data / "pantau_hba.conf"
+        hba.write_text(
+            "# Written by `pantau stack`: the socket (a folder only its owner may enter) is trusted;\n"
+            "# TCP connections give the password (scram-sha-256), over TLS when the client asks for it.\n"
+            "local all all trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        if os.geteuid() == 0:
+            shutil.chown(hba, "postgres", "postgres")
+        self._private_socket_dir()
         tls = ensure_tls(self.settings.tls_dir)
         for source, name in ((tls.server_cert, "server.crt"), (tls.server_key, "server.key")):
             target = self.data / name
@@ -452,7 +483,7 @@ class Postgres:
             [
                 str(PG_BIN / "psql"),
                 "-h",
-                "127.0.0.1",
+                str(self.sock),
                 "-p",
                 str(self.settings.pg_port),
                 "-U",
@@ -468,6 +499,9 @@ class Postgres:
         ).stdout.strip()
 
     def _bootstrap_db(self) -> None:
+        # Over the trusted socket: the password the stack's clients give over TCP.
+        password = self.settings.pg_password.replace("'", "''")
+        self._psql(f"ALTER ROLE {DB_USER} PASSWORD '{password}'")
         if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'") != "1":
             self._psql(f"CREATE DATABASE {DB_NAME}")
         self._psql("CREATE EXTENSION IF NOT EXISTS timescaledb", db=DB_NAME)

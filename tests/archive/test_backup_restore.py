@@ -243,10 +243,9 @@ def test_logical_backup_restores_what_the_consoles_show(
 
     restored_name = f"pantau_restore_{uuid.uuid4().hex[:10]}"
     restored_url = _db_url(url, restored_name)
-    parts = urlsplit(url)
-    server = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "pantau"]
     try:
-        created, _ = _run([str(PG_BIN / "createdb"), *server, restored_name])
+        # The maintenance database as a URL: it carries the password, as the services' URL does.
+        created, _ = _run([str(PG_BIN / "createdb"), f"--maintenance-db={_db_url(url, 'postgres')}", restored_name])
         assert created.returncode == 0, created.stderr
         for statement in ("CREATE EXTENSION IF NOT EXISTS timescaledb", "SELECT timescaledb_pre_restore()"):
             done, _ = _run([str(PG_BIN / "psql"), "-d", restored_url, "-v", "ON_ERROR_STOP=1", "-qAtc", statement])
