@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: setup system venv stack-install models test test-unit lint demo down bench soak clean
+.PHONY: setup system venv lock audit stack-install models test test-unit lint demo down bench soak clean
 
 setup: system venv stack-install models
 
@@ -15,11 +15,22 @@ system:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency from the lock, each file checked against its sha256; then Pantau itself.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Refresh the lock after changing the dependencies in pyproject.toml (docs/operations.md, Upgrades).
+lock: venv
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --universal \
+		--upgrade -o requirements.lock
+
+# Known advisories of every locked dependency (PyPI's vulnerability data; fails when it cannot be reached).
+audit: venv
+	$(VENV)/bin/pip-audit --strict --require-hashes --disable-pip -r requirements.lock --vulnerability-service pypi
 
 stack-install: venv
 	@bash deploy/local/install-kafka.sh
