@@ -28,6 +28,7 @@ from alerting import queries
 from alerting.book import AlertBook
 from alerting.config import AlertingConfig
 from alerting.dispatch import Delivery, Dispatcher
+from alerting.exceptions import SubscriptionTaken
 from alerting.lifecycle import Action, AlertNotFound, NoteBody, apply_command, decode_jpeg_b64
 from alerting.manual import ManualAlertBody, manual_incident, manual_photo
 from alerting.notify import NewDelivery, Notifier, Outcome, RoutingState
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from alerting.channels.registry import Channel
 
 log = logging.getLogger(__name__)
+
+MAX_SUBSCRIPTIONS_PER_USER = 10  # browsers per user: a new one beyond replaces the oldest
 SYSTEM_ACTOR = "system"
 # Changes after which an alert's escalation chain may have stopped (or started again).
 _CHAIN_STOPPERS = frozenset({"acknowledged", "assigned", "suppressed", "unsuppressed", "resolved", "closed"})
@@ -569,14 +572,21 @@ class AlertEngine:
 
     # -- push subscriptions and the delivery log ---------------------------------------------------
     def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str) -> None:
+        """Store a browser's subscription for ``user``; an endpoint another user subscribed is refused
+        (:class:`SubscriptionTaken`: it would take their pushes), and a user keeps at most
+        ``MAX_SUBSCRIPTIONS_PER_USER`` browsers (a new one replaces the oldest)."""
         with self.lock:
             self._ensure_connection()
             try:
-                self.conn.execute(queries.UPSERT_SUBSCRIPTION, (endpoint, user, p256dh, auth))
-                self.conn.commit()
+                with self.conn.transaction():
+                    taken = self.conn.execute(queries.UPSERT_SUBSCRIPTION, (endpoint, user, p256dh, auth)).rowcount == 0
+                    if not taken:
+                        self.conn.execute(queries.TRIM_SUBSCRIPTIONS, (user, user, MAX_SUBSCRIPTIONS_PER_USER))
             except psycopg.Error as exc:
                 self._rollback()
                 raise DatabaseError(f"storing the push subscription failed: {exc}") from exc
+        if taken:
+            raise SubscriptionTaken("this browser's subscription belongs to another user: unsubscribe it there first")
 
     def unsubscribe(self, endpoint: str, user: str | None = None) -> bool:
         """Forget a browser (``user``: only if it is theirs; None: whoever's, e.g. the push service said gone)."""

@@ -7,3 +7,7 @@ from pantau.exceptions import PantauError
 
 class AlertingError(PantauError):
     """Alerting cannot do its work (schema, configuration)."""
+
+
+class SubscriptionTaken(AlertingError):
+    """A browser's push subscription is another user's: storing it for this one would take their pushes."""

@@ -270,9 +270,17 @@ INSERT_PHOTO = "INSERT INTO alert_photos (id, alert_id, actor, at, jpeg) VALUES 
 SET_NEXT_DUE = "UPDATE alert_routing SET next_due_at = %s WHERE alert_id = %s"
 DELETE_ROUTING = "DELETE FROM alert_routing WHERE alert_id = %s"
 SUBSCRIPTIONS = "SELECT user_id, endpoint, p256dh, auth FROM push_subscriptions ORDER BY created_at"
+# A subscription stays its user's: another user's upsert of the same endpoint changes no row.
 UPSERT_SUBSCRIPTION = """
     INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth) VALUES (%s, %s, %s, %s)
-    ON CONFLICT (endpoint) DO UPDATE SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth
+    ON CONFLICT (endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = now()
+    WHERE push_subscriptions.user_id = EXCLUDED.user_id
+"""
+# The user's newest subscriptions are kept, up to the cap.
+TRIM_SUBSCRIPTIONS = """
+    DELETE FROM push_subscriptions WHERE user_id = %s AND endpoint NOT IN (
+        SELECT endpoint FROM push_subscriptions WHERE user_id = %s ORDER BY created_at DESC LIMIT %s
+    )
 """
 DELETE_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s"
 DELETE_USER_SUBSCRIPTION = "DELETE FROM push_subscriptions WHERE endpoint = %s AND user_id = %s"

@@ -260,7 +260,8 @@ def status_error(
 ) -> DeliveryError:
     """The error for a non-2xx answer, classified by status."""
     retry_after_s = parse_retry_after(headers.get("retry-after")) if status_code in RETRY_AFTER_STATUS_CODES else None
-    message = f"{target} returned {status_code}: {body_snippet(body)}"
+    snippet = body_snippet(body)
+    message = f"{target} returned {status_code}" + (f": {snippet}" if snippet else "")
     if 300 <= status_code < 400:
         message += " (redirects are not followed: configure the final URL)"
     return DeliveryError(

@@ -16,7 +16,9 @@ and for :func:`parse_channel_config`; a model that embeds :data:`ChannelConfig` 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -130,6 +132,37 @@ class TelegramChannelConfig(_ChannelConfigBase):
         return value
 
 
+# The push services of the browsers responders use (Chrome/Edge/Android: FCM; Firefox: Mozilla's;
+# Safari: Apple's; Windows: WNS).
+DEFAULT_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+)
+
+
+def push_service_entry(entries: Sequence[str], endpoint: str) -> str | None:
+    """The entry of ``entries`` that ``endpoint`` matches (see ``push_services``), or None."""
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return None
+    for entry in entries:
+        entry = entry.lower()
+        if entry.startswith("http://"):
+            listed = urlsplit(entry)
+            same_port = listed.port is None or listed.port == (parts.port or 80)
+            if parts.scheme == "http" and listed.hostname == host and same_port:
+                return entry
+            continue
+        if parts.scheme != "https":
+            continue
+        if (entry.startswith("*.") and host.endswith(entry[1:])) or host == entry:
+            return entry
+    return None
+
+
 class WebPushChannelConfig(_ChannelConfigBase):
     """Push to browsers' subscriptions with Web Push and VAPID (see :mod:`alerting.channels.webpush`)."""
 
@@ -141,6 +174,19 @@ class WebPushChannelConfig(_ChannelConfigBase):
     vapid_subject: str = Field(description="contact of the operator: mailto:... or https://host")
     ttl_s: int = Field(3600, ge=0, le=28 * 24 * 3600, description="how long the push service keeps the message")
     timeout_s: TimeoutS = 5.0
+    push_services: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PUSH_SERVICES),
+        min_length=1,
+        description=(
+            "hosts browsers' subscriptions may point at: `host`, `*.suffix`, or `http://host[:port]` for a push "
+            "service of your own without TLS; any other endpoint is refused, so alerting never sends where a "
+            "subscriber chooses. Only a host listed by its exact name may resolve to a private or loopback address"
+        ),
+    )
+
+    def allows(self, endpoint: str) -> bool:
+        """Whether a subscription's endpoint points at one of :attr:`push_services`."""
+        return push_service_entry(self.push_services, endpoint) is not None
 
     @field_validator("vapid_private_key")
     @classmethod

@@ -19,13 +19,17 @@ A 404 or 410 means the browser dropped the subscription: the error has ``gone=Tr
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import orjson
 import requests
+import requests.adapters
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPushException, webpush
 
@@ -37,7 +41,7 @@ from alerting.channels.base import (
     origin_of,
     status_error,
 )
-from alerting.channels.config import WebPushChannelConfig, load_vapid_private_key
+from alerting.channels.config import WebPushChannelConfig, load_vapid_private_key, push_service_entry
 
 MAX_PAYLOAD_BYTES = 3072
 MAX_TITLE_CHARS = 200
@@ -110,6 +114,43 @@ def _cut(text: str, max_chars: int) -> str:
     return text[: max_chars - len(ELLIPSIS)].rstrip() + ELLIPSIS
 
 
+MAX_REPLY_BYTES = 16 * 1024  # of a push service's answer: its status is what counts
+
+
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Reads at most ``MAX_REPLY_BYTES`` of an answer, and stops reading at the request's timeout
+    counted from its start (requests' own timeout is per socket operation: a service that trickles
+    its answer a byte at a time would hold a push thread for as long as it likes)."""
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        started = time.monotonic()
+        response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        limit_s = float(timeout) if isinstance(timeout, int | float) else 5.0
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            # read1: whatever has arrived (read(n) would wait for n bytes, a byte at a time if it must).
+            while size < MAX_REPLY_BYTES and time.monotonic() - started <= limit_s:
+                chunk = response.raw.read1(4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            response.close()
+        response._content = b"".join(chunks)[:MAX_REPLY_BYTES]
+        response._content_consumed = True
+        return response
+
+
 class WebPushChannel:
     """Deliver notifications to browsers' push subscriptions, signed with the configured VAPID key.
 
@@ -137,6 +178,7 @@ class WebPushChannel:
             raise TypeError("a web push channel sends to a subscription: pass target=WebPushSubscription(...)")
         deadline = time.monotonic() + self.timeout_s
         where = f"web push {origin_of(target.endpoint)}"
+        self._check_endpoint(where, target.endpoint)
         data = push_payload(notification)
         remaining_s = deadline - time.monotonic()
         if remaining_s <= 0:
@@ -169,6 +211,25 @@ class WebPushChannel:
             f"{where} accepted delivery {notification.delivery_id}",
         )
 
+    def _check_endpoint(self, where: str, endpoint: str) -> None:
+        """Refuse an endpoint outside ``push_services`` (stored before the list was checked at
+        subscription), and one whose host resolves to a private, loopback or link-local address
+        unless that host is listed by its exact name: a subscriber must not aim alerting's requests
+        at the city's internal network."""
+        entry = push_service_entry(self.config.push_services, endpoint)
+        if entry is None:
+            raise DeliveryError(f"{where}: not one of the push services this channel sends to", retryable=False)
+        host = urlsplit(endpoint).hostname or ""
+        if not entry.startswith("*."):
+            return  # listed by name: the operator chose it, wherever it is
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+        except OSError as exc:
+            raise DeliveryError(f"{where}: cannot resolve {host}: {exc}", retryable=True) from exc
+        internal = [a for a in addresses if not ipaddress.ip_address(str(a).split("%")[0]).is_global]
+        if internal:
+            raise DeliveryError(f"{where}: {host} resolves to an internal address {internal[0]}", retryable=False)
+
     def close(self) -> None:
         """Close every thread's session; the channel cannot send afterwards."""
         with self._sessions_lock:
@@ -197,6 +258,9 @@ class WebPushChannel:
             session.trust_env = False
             # A push service that redirects is misconfigured; requests would turn the POST into a GET.
             session.max_redirects = 0
+            adapter = _BoundedAdapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             self._sessions.append(session)
         self._local.session = session
         return session
@@ -207,6 +271,6 @@ class WebPushChannel:
         status_code = getattr(response, "status_code", None)
         if not isinstance(status_code, int):
             return DeliveryError(f"{where}: {exc.message}", retryable=False)
-        body = response.content if isinstance(response.content, bytes) else b""
         headers = response.headers if response.headers is not None else {}
-        return status_error(where, status_code, body, headers, gone=status_code in GONE_STATUS_CODES)
+        # The status only: what a push service answers goes into the delivery log operators read.
+        return status_error(where, status_code, b"", headers, gone=status_code in GONE_STATUS_CODES)

@@ -37,7 +37,8 @@ def test_a_subscribed_browser_gets_the_push_and_can_read_it(
     config = f"""
 alerting:
   channels:
-    - {{type: webpush, name: phones, vapid_private_key: "{private_key}", vapid_subject: "mailto:ops@kota.example"}}
+    - {{type: webpush, name: phones, vapid_private_key: "{private_key}", vapid_subject: "mailto:ops@kota.example",
+       push_services: ["http://127.0.0.1"]}}
   routing:
     groups: [{{id: rescue, name: Rescue}}]
     responders: [{{id: budi, name: Budi, groups: [rescue], channels: [phones]}}]
@@ -60,6 +61,24 @@ alerting:
         assert http.post("/api/v1/push/subscriptions", json=subscription, headers=budi).status_code == 201
         bad = {**subscription, "keys": {"p256dh": "not-a-key", "auth": _b64url(auth)}}
         assert http.post("/api/v1/push/subscriptions", json=bad, headers=budi).status_code == 422
+        # Only the push services the channel names: never an address a subscriber picks (SSRF).
+        for elsewhere in ("http://169.254.169.254/latest/meta-data", "https://10.0.0.5/push", "https://evil.example/p"):
+            refused = http.post(
+                "/api/v1/push/subscriptions", json={**subscription, "endpoint": elsewhere}, headers=budi
+            )
+            assert refused.status_code == 422 and "push services" in refused.json()["detail"], refused.text
+        # Budi's browser cannot be taken over by another user who learns its endpoint.
+        eko = {"Authorization": f"Bearer {pipeline.token(Role.responder, 'eko')}"}
+        taken = http.post("/api/v1/push/subscriptions", json=subscription, headers=eko)
+        assert taken.status_code == 409 and "another user" in taken.json()["detail"]
+        # At most ten browsers per person: the eleventh replaces the oldest.
+        for n in range(11):
+            more = {**subscription, "endpoint": f"{push_service.url}/eko-{n}"}
+            assert http.post("/api/v1/push/subscriptions", json=more, headers=eko).status_code == 201
+        with pipeline.db() as conn:
+            kept = [r[0] for r in conn.execute("SELECT endpoint FROM push_subscriptions WHERE user_id = 'eko'")]
+        assert len(kept) == 10 and f"{push_service.url}/eko-0" not in kept
+        assert http.post("/api/v1/push/subscriptions", json=subscription, headers=budi).status_code == 201  # still his
 
         now = datetime.now(UTC).isoformat()
         incident = {"id": "inc-1", "type": "intrusion", "source": "cam-gate", "source_kind": "camera", "rule": "z",

@@ -93,7 +93,8 @@ def test_web_push_subscriptions_go_through_the_console(
     config = f"""
 alerting:
   channels:
-    - {{type: webpush, name: phones, vapid_private_key: "{private_key}", vapid_subject: "mailto:ops@kota.example"}}
+    - {{type: webpush, name: phones, vapid_private_key: "{private_key}", vapid_subject: "mailto:ops@kota.example",
+       push_services: ["push.example"]}}
 """
     pipeline = pipeline_factory(config, services=("alerting", "console"))
     budi = login_factory(pipeline, person_factory(pipeline, "budi", Role.responder))

@@ -18,6 +18,7 @@ from alerting.api.models import Attempt, DeliveryLog
 from alerting.api.routers.commands import AlertId, engine_alert_exists
 from alerting.channels.base import WebPushSubscription
 from alerting.channels.config import WebPushChannelConfig
+from alerting.exceptions import SubscriptionTaken
 from pantau.auth import Principal, Role
 from pantau.webauth import require_roles
 
@@ -46,7 +47,21 @@ def vapid_key(engine: Engine, _principal: Anyone) -> VapidKey:
 
 @router.post("/push/subscriptions", status_code=status.HTTP_201_CREATED, response_model=WebPushSubscription)
 def subscribe(subscription: WebPushSubscription, engine: Engine, principal: Anyone) -> WebPushSubscription:
-    engine.subscribe(principal.user, subscription.endpoint, subscription.keys.p256dh, subscription.keys.auth)
+    """Store the calling user's browser; 422 for an endpoint outside the channel's push services,
+    409 for one another user subscribed."""
+    channels = [c for c in engine.book.config.channels if isinstance(c, WebPushChannelConfig)]
+    if not channels:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no Web Push channel is configured")
+    if not any(channel.allows(subscription.endpoint) for channel in channels):
+        services = sorted({entry for channel in channels for entry in channel.push_services})
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"the endpoint is not one of the push services alerting sends to ({', '.join(services)})",
+        )
+    try:
+        engine.subscribe(principal.user, subscription.endpoint, subscription.keys.p256dh, subscription.keys.auth)
+    except SubscriptionTaken as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return subscription
 
 

@@ -112,6 +112,7 @@ def _config(private_key: str, **overrides: Any) -> WebPushChannelConfig:
         "vapid_private_key": private_key,
         "vapid_subject": SUBJECT,
         "timeout_s": TIMEOUT_S,
+        "push_services": ["http://127.0.0.1"],  # the local receivers stand in for the browsers' push services
     }
     values.update(overrides)
     return WebPushChannelConfig.model_validate(values)
@@ -201,7 +202,8 @@ def test_gone_subscription(
     assert error.gone
     assert not error.retryable
     assert error.status_code == status
-    assert "unsubscribed or expired" in str(error)
+    # Only the status: what a push service answers never reaches the delivery log operators read.
+    assert "unsubscribed or expired" not in str(error) and str(error).endswith(f"returned {status}")
 
 
 @pytest.mark.parametrize(
@@ -335,3 +337,68 @@ def test_subscription_validation() -> None:
     ):
         with pytest.raises(ValidationError):
             WebPushSubscription.model_validate({**good.model_dump(by_alias=True), **bad})
+
+
+def test_only_the_configured_push_services_are_sent_to() -> None:
+    defaults = WebPushChannelConfig.model_validate(
+        {"name": "b", "vapid_private_key": generate_vapid_keys()[0], "vapid_subject": SUBJECT}
+    )
+    for endpoint in ("https://fcm.googleapis.com/fcm/send/x", "https://updates.push.services.mozilla.com/wpush/v2/x",
+                     "https://web.push.apple.com/Q", "https://wns2-par02p.notify.windows.com/w/?token=x"):  # fmt: skip
+        assert defaults.allows(endpoint), endpoint
+    for endpoint in ("http://fcm.googleapis.com/fcm/send/x", "https://169.254.169.254/", "https://10.0.0.5/push",
+                     "https://push.apple.com.evil.example/x", "https://localhost:8002/api/v1/alerts",
+                     "http://127.0.0.1:5433/"):  # fmt: skip
+        assert not defaults.allows(endpoint), endpoint
+    own = _config(generate_vapid_keys()[0], push_services=["http://push.kota.example:8080", "*.push.kota.example"])
+    assert own.allows("http://push.kota.example:8080/x") and not own.allows("http://push.kota.example:9090/x")
+    assert own.allows("https://a.push.kota.example/x") and not own.allows("http://a.push.kota.example/x")
+
+
+def test_a_push_service_entry_by_suffix_may_not_resolve_inside(
+    monkeypatch: pytest.MonkeyPatch, notification_factory: NotificationFactory
+) -> None:
+    import socket
+
+    config = _config(generate_vapid_keys()[0], push_services=["*.push.kota.example"])
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("10.1.2.3", 0))])
+    inside = pytest.raises(DeliveryError, match=r"internal address 10\.1\.2\.3")
+    with WebPushChannel(config) as channel, inside as caught:
+        channel.send(notification_factory(), Browser.new().subscription("https://a.push.kota.example/x"))
+    assert not caught.value.retryable
+    with WebPushChannel(config) as channel, pytest.raises(DeliveryError, match="not one of the push services"):
+        channel.send(notification_factory(), Browser.new().subscription("https://elsewhere.example/x"))
+
+
+def test_a_push_service_that_trickles_its_answer_does_not_hold_the_thread(
+    notification_factory: NotificationFactory,
+) -> None:
+    import socket
+
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.wait(0.1):  # a byte every 0.1 s: each read is within the timeout, for hours
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    started = time.monotonic()
+    try:
+        with WebPushChannel(_config(generate_vapid_keys()[0])) as channel:
+            result = channel.send(notification_factory(), Browser.new().subscription(f"http://127.0.0.1:{port}/p"))
+    finally:
+        stop.set()
+        listener.close()
+    elapsed_s = time.monotonic() - started
+    assert result.status_code == 201
+    assert elapsed_s < 2 * TIMEOUT_S + 0.5, f"held for {elapsed_s:.1f} s"
