@@ -34,7 +34,7 @@ from detectors.schemas import (
     LineCrossing,
 )
 from ingest.cameras.config import CameraConfig
-from ingest.config import SensorConfig
+from ingest.config import SensorConfig, UnknownSensors, unknown_sensor_policy
 from ingest.schemas import READINGS_TOPIC, TOPIC_SENSOR_READINGS, Location, SensorReading
 from pantau.config import format_validation_error, load_config_file, parse_section
 from pantau.db import connect, require_timescaledb, storage_error
@@ -98,6 +98,7 @@ class ArchiveConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sensors: list[SensorConfig] = Field(default_factory=list)
+    unknown_sensors: UnknownSensors = "auto"  # only `refuse` changes what is stored (ingest/config.py)
     cameras: list[CameraEvidence] = Field(default_factory=list)
 
 
@@ -141,6 +142,7 @@ class Archiver(HandlerDefaults):
         self.incidents_topic = settings.topic(TOPIC_INCIDENTS)
         self.crossings_topic = settings.topic(TOPIC_LINE_CROSSINGS)
         self.registry: dict[str, Location | None] = {s.id: s.location for s in config.sensors}
+        self.refuse_unknown = unknown_sensor_policy(config.unknown_sensors, config.sensors) == "refuse"
         self.camera_locations: dict[str, Location | None] = {c.id: c.location for c in config.cameras}
         # Rows are buffered for up to max_batch_age_s: a few large transactions cost the database far
         # less than one per poll, and storage is not on the alert path.
@@ -195,6 +197,7 @@ class Archiver(HandlerDefaults):
         source = str(self.settings.config or "<none>")
         config = parse_section(ArchiveConfig, load_config_file(self.settings.config), source)
         self.registry = {s.id: s.location for s in config.sensors}
+        self.refuse_unknown = unknown_sensor_policy(config.unknown_sensors, config.sensors) == "refuse"
         self.camera_locations = {c.id: c.location for c in config.cameras}
         self.evidence_days = {camera.id: camera.retention_days for camera in config.cameras}
 
@@ -212,6 +215,11 @@ class Archiver(HandlerDefaults):
                     ahead = ahead_of_clock(reading.ts, now, self.settings.max_clock_skew_s)
                     if ahead is not None:
                         self.dead_letters.reject_record(rec, f"sensor reading from the future: {ahead}")
+                        continue
+                    if self.refuse_unknown and reading.sensor_id not in self.registry:
+                        self.dead_letters.reject_record(
+                            rec, f"unknown sensor {reading.sensor_id!r}: not in `sensors:` (unknown_sensors: refuse)"
+                        )
                         continue
                     self._readings.append(self._reading_row(reading))
                 elif rec.topic == self.incidents_topic:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from detectors.exceptions import RuleConfigError
 from detectors.sensor_rules.config import SensorRuleConfig
-from ingest.config import SensorConfig
+from ingest.config import SensorConfig, UnknownSensors
 
 
 class DetectorsConfig(BaseModel):
@@ -29,6 +29,13 @@ class DetectorsConfig(BaseModel):
 
     timezone: str = Field("Asia/Jakarta", description="IANA time zone for human-readable times in titles")
     sensors: list[SensorConfig] = Field(default_factory=list)
+    unknown_sensors: UnknownSensors = Field(
+        "auto",
+        description=(
+            "readings of ids not in `sensors`: evaluate, quarantine (archived, not evaluated) or refuse "
+            "(dead-lettered); auto: quarantine when `sensors` lists any, else evaluate"
+        ),
+    )
     sensor_rules: list[SensorRuleConfig] = Field(default_factory=list)
 
     @field_validator("timezone")

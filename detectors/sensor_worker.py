@@ -16,6 +16,7 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -105,6 +106,7 @@ class SensorRulesWorker:
         self._members: dict[tuple[int, int], set[str]] = {}  # which sensors each state record holds
         self.emitted = 0
         self.flood = FloodGuard(settings.sensor_max_rate_per_s, settings.sensor_rate_burst)
+        self._unknown_told: dict[str, datetime] = {}  # quarantined sensor ids -> when last dead-lettered
 
     def reload(self) -> None:
         """``pantau reload``: the sensors and rules of the configuration file, keeping each sensor's
@@ -128,6 +130,9 @@ class SensorRulesWorker:
             if ahead is not None:
                 self.dead_letters.reject_record(rec, f"sensor reading from the future: {ahead}")
                 continue
+            if self.engine.unknown_sensors != "evaluate" and not self.engine.registered(reading.sensor_id):
+                self._unknown(rec, reading.sensor_id, now)
+                continue
             verdict = self.flood.check(reading.sensor_id, reading.ts)
             if verdict.ended_after:
                 log.warning(
@@ -150,6 +155,25 @@ class SensorRulesWorker:
                 # The reading that triggered them: its id follows the incidents into alerting's logs.
                 correlation_id = reading.correlation_id
                 self._emit([i.model_copy(update={"correlation_id": correlation_id}) for i in fired])
+
+    def _unknown(self, rec: Any, sensor_id: str, now: datetime) -> None:
+        """A reading of a sensor the registry does not list: not evaluated. ``refuse``: every one is
+        dead-lettered; ``quarantine``: the first of each sensor and hour says so (the archiver keeps
+        them all), so 10,000 invented ids are 10,000 letters an hour at most, and no state or alert."""
+        policy = self.engine.unknown_sensors
+        if policy == "quarantine":
+            last = self._unknown_told.get(sensor_id)
+            if last is not None and (now - last).total_seconds() < 3600:
+                return
+            if len(self._unknown_told) >= 10_000:  # bounded whatever the ids: forget the oldest half
+                for old in sorted(self._unknown_told, key=self._unknown_told.__getitem__)[:5_000]:
+                    del self._unknown_told[old]
+            self._unknown_told[sensor_id] = now
+        self.dead_letters.reject_record(
+            rec,
+            f"unknown sensor {sensor_id!r}: not in `sensors:`, not evaluated (unknown_sensors: {policy}"
+            + ("; archived, this is said once an hour per sensor)" if policy == "quarantine" else ")"),
+        )
 
     def _emit(self, incidents: list[Incident]) -> None:
         for incident in incidents:

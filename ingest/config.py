@@ -8,6 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.schemas import KIND_PATTERN, SENSOR_ID_PATTERN, Location
 
+# What the stages do with a reading from a sensor id the registry (`sensors:`) does not list:
+# evaluate it as any other; quarantine it (archived, never evaluated: no state, no alerts, one dead
+# letter per id and hour saying so); refuse it (dead-lettered, not stored). "auto": quarantine when
+# there is a registry, evaluate when there is none (a set-up without one cannot tell).
+UnknownSensors = Literal["auto", "evaluate", "quarantine", "refuse"]
+
+
+def unknown_sensor_policy(setting: UnknownSensors, sensors: list[SensorConfig]) -> UnknownSensors:
+    """The policy in force: ``auto`` resolved against the registry."""
+    if setting != "auto":
+        return setting
+    return "quarantine" if sensors else "evaluate"
+
 
 class SensorConfig(BaseModel):
     """One registered sensor: a reading that carries no location takes this one."""

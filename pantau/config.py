@@ -16,7 +16,16 @@ from pydantic import BaseModel, ValidationError
 
 from pantau.exceptions import ConfigError
 
-KNOWN_SECTIONS: tuple[str, ...] = ("timezone", "sensors", "sensor_rules", "cameras", "alerting", "reports", "mqtt")
+KNOWN_SECTIONS: tuple[str, ...] = (
+    "timezone",
+    "sensors",
+    "unknown_sensors",
+    "sensor_rules",
+    "cameras",
+    "alerting",
+    "reports",
+    "mqtt",
+)
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -18,6 +18,7 @@ from detectors.exceptions import RuleStateError
 from detectors.schemas import Incident
 from detectors.sensor_rules.base import RuleContext, ts_from_json, ts_to_json
 from detectors.sensor_rules.registry import AnyRule, build_rule
+from ingest.config import unknown_sensor_policy
 from ingest.schemas import SensorReading
 from pantau.timeutil import utcnow
 
@@ -53,6 +54,7 @@ class SensorRuleEngine:
     ) -> None:
         self._started_at = _aware(started_at if started_at is not None else clock(), "started_at")
         self._registry = {sensor.id: sensor for sensor in config.sensors}
+        self.unknown_sensors = unknown_sensor_policy(config.unknown_sensors, config.sensors)
         self._context = RuleContext(clock=clock, sensors=self._registry, tz=config.tzinfo())
         self._rules: tuple[AnyRule, ...] = tuple(build_rule(rule, self._context) for rule in config.sensor_rules)
         self._rules_by_name = {rule.name: rule for rule in self._rules}
@@ -79,6 +81,10 @@ class SensorRuleEngine:
     @property
     def started_at(self) -> datetime:
         return self._started_at
+
+    def registered(self, sensor_id: str) -> bool:
+        """Whether the registry (``sensors:``) lists the sensor."""
+        return sensor_id in self._registry
 
     def sensor_ids(self) -> list[str]:
         """The sensors the engine holds state for (a snapshot, safe to pass to :meth:`forget`)."""
