@@ -308,7 +308,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     settings = CommonSettings()
     secret = settings.require_token_secret() if settings.token_secret else local_token_secret(StackSettings().home)
-    print(issue_token(secret, Role(args.role), args.user, ttl_s=args.ttl))
+    sensors = [s.strip() for s in args.sensors.split(",") if s.strip()] if args.sensors else None
+    print(issue_token(secret, Role(args.role), args.user, ttl_s=args.ttl, sensors=sensors))
     return 0
 
 
@@ -533,7 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token", help="print a signed bearer token")
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--user", default=None)
-    p.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
+    p.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (at most 366 days)")
+    p.add_argument(
+        "--sensors", default=None, help="ingest tokens: only these sensor ids or prefixes ending in *, comma-separated"
+    )
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("users", help="the people who use Pantau: add, list, disable, enable, passwd, token")

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from pantau.auth import Role
+from pantau.auth import Role, issue_token
 from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -180,3 +180,16 @@ def test_oversized_body_is_refused_before_it_is_read(pipeline_factory: Callable[
     batch = [smoke(0.1, datetime.now(UTC) - timedelta(seconds=i)) for i in range(40)]
     response = httpx.post(url, json=batch, headers=headers)
     assert response.status_code == 413 and "larger than 2048" in response.json()["detail"]
+
+
+def test_a_token_scoped_to_sensors_cannot_send_for_others(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory(CONFIG, services=("ingest-api",))
+    url = f"http://127.0.0.1:{pipeline.ingest_port}/api/v1/readings"
+    token = issue_token(pipeline.secret, Role.ingest, "gauge-pos-3", sensors=["smk-*"])
+    headers = {"Authorization": f"Bearer {token}"}
+    now = datetime.now(UTC)
+    mine = smoke(0.1, now)
+    assert httpx.post(url, json=mine, headers=headers).status_code == 202
+    other = {**smoke(0.1, now), "sensor_id": "wl-brantas-01", "kind": "water_level", "unit": "m"}
+    refused = httpx.post(url, json=[mine, other], headers=headers)
+    assert refused.status_code == 403 and "wl-brantas-01" in refused.json()["detail"]  # none of the batch

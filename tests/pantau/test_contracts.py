@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -66,6 +67,34 @@ def test_tokens_carry_user_and_role_and_reject_tampering() -> None:
         verify_token("other" * 8, token)
     with pytest.raises(AuthError):
         issue_token(SECRET, Role.admin, ttl_s=0)
+
+
+def test_no_token_lives_longer_than_a_year() -> None:
+    import jwt
+
+    from pantau.auth import MAX_TTL_S
+
+    assert verify_token(SECRET, issue_token(SECRET, Role.ingest, ttl_s=MAX_TTL_S)).role is Role.ingest
+    with pytest.raises(AuthError, match="at most"):
+        issue_token(SECRET, Role.ingest, ttl_s=MAX_TTL_S + 1)
+    now = int(time.time())
+    forever = {"sub": "x", "role": "admin", "iss": "pantau", "iat": now, "exp": now + 10 * MAX_TTL_S}
+    with pytest.raises(AuthError, match="live at most"):
+        verify_token(SECRET, jwt.encode(forever, SECRET, algorithm="HS256"))
+    undated = {"sub": "x", "role": "admin", "iss": "pantau", "exp": now + 60}
+    with pytest.raises(AuthError, match="when it was issued"):
+        verify_token(SECRET, jwt.encode(undated, SECRET, algorithm="HS256"))
+
+
+def test_an_ingest_token_may_be_scoped_to_sensors() -> None:
+    scoped = verify_token(SECRET, issue_token(SECRET, Role.ingest, "gauges", sensors=["wl-brantas-*", "pm-01"]))
+    assert scoped.sensors == ("wl-brantas-*", "pm-01")
+    assert scoped.may_send("wl-brantas-01") and scoped.may_send("pm-01")
+    assert not scoped.may_send("pm-010") and not scoped.may_send("wl-sukun-01")
+    assert verify_token(SECRET, issue_token(SECRET, Role.ingest)).may_send("anything")  # unscoped
+    for bad in ([], ["*"], ["wl brantas"], ["a*b"]):
+        with pytest.raises(AuthError, match="sensors must be"):
+            issue_token(SECRET, Role.ingest, sensors=bad)
 
 
 def test_config_unknown_section_and_unknown_key_are_named() -> None:

@@ -61,10 +61,16 @@ def _reject(
     "/readings",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses={400: {"model": Rejected}, 413: {"model": Rejected}, 422: {"model": Rejected}, 503: {"model": Rejected}},
+    responses={
+        400: {"model": Rejected},
+        403: {"model": Rejected},
+        413: {"model": Rejected},
+        422: {"model": Rejected},
+        503: {"model": Rejected},
+    },
 )
 def post_readings(
-    request: Request, _principal: Annotated[Principal, Depends(require_roles(Role.ingest, Role.admin))]
+    request: Request, principal: Annotated[Principal, Depends(require_roles(Role.ingest, Role.admin))]
 ) -> Any:
     """Accept one reading (an object) or a batch (an array); all are validated before any is produced."""
     raw: bytes = request.state.body
@@ -93,6 +99,10 @@ def post_readings(
         readings.append(reading)
     if errors:
         return _reject(request, 422, f"{len(errors)} of {len(items)} readings are invalid", raw, errors)
+    refused = sorted({r.sensor_id for r in readings if not principal.may_send(r.sensor_id)})
+    if refused:
+        shown = ", ".join(refused[:20]) + (f" and {len(refused) - 20} more" if len(refused) > 20 else "")
+        return _reject(request, 403, f"this token may not send readings of {shown}", raw)
     producer = request.app.state.producer
     topic = settings.topic(TOPIC_SENSOR_READINGS)
     try:
