@@ -41,20 +41,21 @@ def _describe(char: str) -> str:
     return f"a control character (U+{code:04X})"
 
 
-def check_line(value: str) -> str:
-    """``value`` if it is one line of clean text; ``ValueError`` naming the first bad character."""
-    bad = _NOT_IN_LINE.search(value)
+def _refuse(refused: re.Pattern[str], value: str) -> str:
+    bad = refused.search(value)
     if bad is not None:
         raise ValueError(f"text may not contain {_describe(bad.group())} (at position {bad.start()})")
     return value
+
+
+def check_line(value: str) -> str:
+    """``value`` if it is one line of clean text; ``ValueError`` naming the first bad character."""
+    return _refuse(_NOT_IN_LINE, value)
 
 
 def check_text(value: str) -> str:
     """``value`` if it is clean free text (TAB, LF and CR allowed); ``ValueError`` otherwise."""
-    bad = _NOT_IN_TEXT.search(value)
-    if bad is not None:
-        raise ValueError(f"text may not contain {_describe(bad.group())} (at position {bad.start()})")
-    return value
+    return _refuse(_NOT_IN_TEXT, value)
 
 
 Line = Annotated[str, AfterValidator(check_line)]

@@ -38,6 +38,12 @@ def _unauthorized(reason: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"})
 
 
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if the request has one."""
+    header = conn.headers.get("authorization", "")
+    return header[7:].strip() or None if header[:7].lower() == "bearer " else None
+
+
 class Authenticator:
     """Turns a request's credentials into a :class:`Principal` (401 when there is none that works)."""
 
@@ -56,9 +62,7 @@ class Authenticator:
     def authenticate(self, conn: HTTPConnection, token: str | None = None) -> tuple[Principal, users.Session | None]:
         """The caller and, for a cookie login, their session. ``token``: a bearer token found by the caller."""
         if token is None:
-            header = conn.headers.get("authorization", "")
-            if header[:7].lower() == "bearer ":
-                token = header[7:].strip()
+            token = bearer_token(conn)
         if token:
             try:
                 principal = verify_token(self.secret, token)

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
+from kafka import KafkaConsumer
 from psycopg import sql
 
 from pantau.auth import Role, issue_token
+from pantau.dlq import TOPIC_DLQ
 from pantau.exceptions import StackError
 from pantau.settings import CommonSettings
 from pantau.stack import Stack, StackSettings
@@ -58,6 +61,25 @@ class Pipeline:
 
     def topic(self, name: str) -> str:
         return self.prefix + name
+
+    def dead_letters(self, expected: int, timeout_s: float = 60.0, settle_s: float = 0.0) -> list[dict[str, Any]]:
+        """The dead letters on this pipeline's DLQ topic, read until ``expected`` arrived (or
+        ``timeout_s``), then for ``settle_s`` more, so that a letter too many shows up too."""
+        consumer = KafkaConsumer(
+            self.topic(TOPIC_DLQ),
+            bootstrap_servers=self.env["PANTAU_KAFKA_BOOTSTRAP"],
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=1000,
+        )
+        letters: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while len(letters) < expected and time.monotonic() < deadline:
+            letters.extend(orjson.loads(rec.value) for rec in consumer)
+        if settle_s:
+            time.sleep(settle_s)
+            letters.extend(orjson.loads(rec.value) for rec in consumer)
+        consumer.close()
+        return letters
 
     def token(self, role: Role, user: str | None = None) -> str:
         return issue_token(self.secret, role, user)

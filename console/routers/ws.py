@@ -29,7 +29,7 @@ from console.access_watch import ACCESS_ENDED_CODE, AccessWatch
 from console.feed import AlertFeed, ClientFilter, Subscriber
 from console.responders import responder_scope
 from pantau.auth import Role
-from pantau.webauth import SESSION_COOKIE, authenticator
+from pantau.webauth import SESSION_COOKIE, authenticator, bearer_token
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -42,11 +42,6 @@ async def _refuse(websocket: WebSocket, status_code: int, reason: str) -> None:
         await websocket.send_denial_response(PlainTextResponse(reason, status_code=status_code))
     else:  # servers without the denial extension answer a close-before-accept with HTTP 403
         await websocket.close(code=1008, reason=reason)
-
-
-def _bearer(websocket: WebSocket) -> str | None:
-    header = websocket.headers.get("authorization", "")
-    return header[7:].strip() or None if header[:7].lower() == "bearer " else None
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -118,7 +113,7 @@ async def alerts_feed(websocket: WebSocket) -> None:
     sub, snapshot, backlog = feed.subscribe(client_filter, since, settings.ws_max_pending)
     # Access is checked again while the feed is open: a logout or a disabled account ends it too.
     session_id = websocket.cookies.get(SESSION_COOKIE) if session is not None else None
-    watched = access.watch(principal, token or _bearer(websocket), session_id, sub.wake.set)
+    watched = access.watch(principal, token or bearer_token(websocket), session_id, sub.wake.set)
     try:
         if snapshot is not None:
             await websocket.send_text(_snapshot(feed, sub))

@@ -26,7 +26,6 @@ from archive.service import Settings
 from detectors.schemas import TOPIC_LINE_CROSSINGS, LineCrossing, crossing_id
 from ingest.schemas import Location
 from pantau.kafka import dumps
-from tests.integration.test_ingest_and_dlq import dead_letters
 from tests.pipeline import Pipeline
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # a whole UTC hour
@@ -172,7 +171,7 @@ def test_crossings_are_stored_once_across_replays_and_restarts(pipeline_factory:
         unclassified = [r for r in _rollup(conn) if r[1] == "cam-gate"]
         assert [(r[4], r[6]) for r in unclassified] == [(UNCLASSIFIED, 1)]
 
-    letters = dead_letters(pipeline, len(bad))
+    letters = pipeline.dead_letters(len(bad))
     assert len(letters) == len(bad)
     for (value, reason), letter in zip(bad, sorted(letters, key=lambda x: x["offset"]), strict=True):
         assert letter["stage"] == "archive" and letter["topic"] == topic

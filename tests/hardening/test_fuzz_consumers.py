@@ -20,12 +20,11 @@ import cv2
 import numpy as np
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from detectors.camera_worker import STAGE as CAMERA_STAGE
 from detectors.stills import still_path
 from ingest.cameras.schemas import HEADER_CAPTURE_TS, HEADER_SEQ, HEADER_SIZE, FrameMeta
-from pantau.dlq import TOPIC_DLQ
 from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -78,23 +77,6 @@ def _mutate(rng: random.Random, valid: dict[str, Any], required: tuple[str, ...]
     return raw[:pos] + rng.choice([b'"', b"{", b"[", b"\\"]) + raw[pos : rng.randint(pos, len(raw) - 2)]
 
 
-def _dead_letters(pipeline: Pipeline, expected: int, timeout_s: float = 60) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        pipeline.topic(TOPIC_DLQ),
-        bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=1000,
-    )
-    letters: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    while len(letters) < expected and time.monotonic() < deadline:
-        letters.extend(orjson.loads(rec.value) for rec in consumer)
-    time.sleep(2)  # anything beyond the expected count (a letter too many) shows up too
-    letters.extend(orjson.loads(rec.value) for rec in consumer)
-    consumer.close()
-    return letters
-
-
 def test_consumers_dead_letter_every_bad_record_and_keep_running(pipeline_factory: Callable[..., Pipeline]) -> None:
     config = "alerting: {corroboration_window_s: 0}\n"
     pipeline = pipeline_factory(config, services=("archiver", "detectors", "alerting"))
@@ -126,7 +108,7 @@ def test_consumers_dead_letter_every_bad_record_and_keep_running(pipeline_factor
     assert pipeline.count("incidents", "left(id, 3) = 'fz-'") == 0
 
     # Every bad record is in the DLQ once per stage that reads its topic, with a reason; nothing else.
-    letters = _dead_letters(pipeline, len(expected))
+    letters = pipeline.dead_letters(len(expected), settle_s=2)
     got = [(letter["stage"], letter["topic"], letter["partition"], letter["offset"]) for letter in letters]
     assert len(got) == len(set(got)), "a record dead-lettered twice by one stage"
     missing, extra = expected - set(got), set(got) - expected
@@ -208,7 +190,7 @@ def test_camera_detectors_dead_letter_every_bad_frame_and_keep_running(
     producer.flush(30)
     producer.close()
 
-    letters = _dead_letters(pipeline, len(expected))
+    letters = pipeline.dead_letters(len(expected), settle_s=2)
     got = [(letter["stage"], letter["topic"], letter["partition"], letter["offset"]) for letter in letters]
     assert len(got) == len(set(got)), "a frame dead-lettered twice"
     missing, extra = expected - set(got), set(got) - expected

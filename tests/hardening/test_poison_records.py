@@ -17,10 +17,9 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from websockets.sync.client import connect as ws_connect
 
-from pantau.dlq import TOPIC_DLQ
 from pantau.roles import Role
 from tests.pipeline import Pipeline
 
@@ -80,23 +79,6 @@ def _hostile(now: datetime) -> list[tuple[str, str, bytes]]:
 STAGES = {READINGS: ("archive", "detectors.sensor-rules"), INCIDENTS: ("archive", "alerting"), CROSSINGS: ("archive",)}
 
 
-def _dead_letters(pipeline: Pipeline, expected: int, timeout_s: float = 60) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        pipeline.topic(TOPIC_DLQ),
-        bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=1000,
-    )
-    letters: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    while len(letters) < expected and time.monotonic() < deadline:
-        letters.extend(orjson.loads(rec.value) for rec in consumer)
-    time.sleep(2)  # a letter too many shows up too
-    letters.extend(orjson.loads(rec.value) for rec in consumer)
-    consumer.close()
-    return letters
-
-
 def _next_alert(ws: Any, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -143,7 +125,7 @@ def test_hostile_records_are_dead_lettered_and_the_next_good_reading_still_alert
     assert pipeline.count("incidents", "left(id, 8) = 'inc-bad-'") == 0
     assert pipeline.count("line_crossings") == 0
 
-    letters = _dead_letters(pipeline, len(expected))
+    letters = pipeline.dead_letters(len(expected), settle_s=2)
     by_place = {(letter["stage"], letter["topic"], letter["partition"], letter["offset"]): letter for letter in letters}
     assert len(by_place) == len(letters), "a record dead-lettered twice by one stage"
     missing = [(stage, why) for stage, topic, part, off, why in expected if (stage, topic, part, off) not in by_place]
@@ -188,7 +170,7 @@ def test_a_record_the_database_refuses_is_isolated_and_the_rest_of_its_batch_is_
 
     assert pipeline.wait_count("sensor_readings", 40, "left(sensor_id, 3) = 'ok-'", timeout_s=90) == 40
     assert pipeline.wait_count("alerts", 20, "left(source, 7) = 'src-ok-'", timeout_s=90) == 20
-    letters = _dead_letters(pipeline, 2)
+    letters = pipeline.dead_letters(2, settle_s=2)
     got = {(letter["stage"], letter["topic"], letter["partition"], letter["offset"]) for letter in letters}
     assert got == places, [letter["reason"] for letter in letters]
     assert all(

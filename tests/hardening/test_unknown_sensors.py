@@ -6,13 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
-from pantau.dlq import TOPIC_DLQ
 from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -30,23 +28,6 @@ sensor_rules:
 def _reading(sensor_id: str, value: float, ts: datetime) -> bytes:
     return orjson.dumps({"sensor_id": sensor_id, "kind": "water_level", "value": value, "unit": "m",
                          "ts": ts.isoformat()})  # fmt: skip
-
-
-def _letters(pipeline: Pipeline, expected: int) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        pipeline.topic(TOPIC_DLQ),
-        bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=1000,
-    )
-    letters: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 60
-    while len(letters) < expected and time.monotonic() < deadline:
-        letters.extend(orjson.loads(rec.value) for rec in consumer)
-    time.sleep(2)
-    letters.extend(orjson.loads(rec.value) for rec in consumer)
-    consumer.close()
-    return letters
 
 
 def _flood(pipeline: Pipeline) -> None:
@@ -68,7 +49,7 @@ def test_invented_ids_are_quarantined_archived_and_never_alert(pipeline_factory:
     assert pipeline.wait_count("sensor_readings", 2 * INVENTED, "left(sensor_id, 2) = 'x-'") == 2 * INVENTED
     time.sleep(8)  # past gauge-silent's 5 s: invented ids have no state, so none goes "silent"
     assert pipeline.count("alerts", "left(source, 2) = 'x-'") == 0
-    letters = [x for x in _letters(pipeline, INVENTED) if x["reason"].startswith("unknown sensor")]
+    letters = [x for x in pipeline.dead_letters(INVENTED, settle_s=2) if x["reason"].startswith("unknown sensor")]
     assert len(letters) == INVENTED  # one per id (the second reading of each is not told again)
     assert {x["stage"] for x in letters} == {"detectors.sensor-rules"}
     assert all("quarantine" in x["reason"] and "archived" in x["reason"] for x in letters)
@@ -80,7 +61,7 @@ def test_with_refuse_invented_ids_are_dead_lettered_and_not_stored(pipeline_fact
     _flood(pipeline)
     assert pipeline.wait_count("alerts", 1, "source = 'wl-01' AND type = 'water_level_high'") == 1
     assert pipeline.wait_count("sensor_readings", 1, "sensor_id = 'wl-01'") == 1
-    letters = [x for x in _letters(pipeline, 4 * INVENTED) if x["reason"].startswith("unknown sensor")]
+    letters = [x for x in pipeline.dead_letters(4 * INVENTED, settle_s=2) if x["reason"].startswith("unknown sensor")]
     assert len(letters) == 4 * INVENTED  # every reading, by both stages that read them
     assert {x["stage"] for x in letters} == {"detectors.sensor-rules", "archive"}
     assert pipeline.count("sensor_readings", "left(sensor_id, 2) = 'x-'") == 0

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from pantau.auth import Role, issue_token
 from tests.pipeline import Pipeline
@@ -19,21 +19,6 @@ from tests.pipeline import Pipeline
 pytestmark = pytest.mark.integration
 
 CONFIG = "sensor_rules:\n  - {name: smoke-school, kind: smoke, above: 0.3, severity: critical}\n"
-
-
-def dead_letters(pipeline: Pipeline, expected: int, timeout_s: float = 60) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        pipeline.topic("pantau.dlq.v1"),
-        bootstrap_servers=pipeline.env["PANTAU_KAFKA_BOOTSTRAP"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=1000,
-    )
-    letters: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    while len(letters) < expected and time.monotonic() < deadline:
-        letters.extend(orjson.loads(rec.value) for rec in consumer)
-    consumer.close()
-    return letters
 
 
 def smoke(value: float, ts: datetime, sensor: str = "smk-sman3") -> dict[str, Any]:
@@ -94,7 +79,7 @@ def test_bad_http_input_gets_clear_4xx_and_a_dead_letter(pipeline_factory: Calla
     assert "above 1" in body["errors"][0]["error"]
     assert "timezone" in body["errors"][1]["error"]
 
-    letters = dead_letters(pipeline, 2)
+    letters = pipeline.dead_letters(2)
     assert len(letters) == 2
     assert {letter["endpoint"] for letter in letters} == {"POST /api/v1/readings"}
     assert base64.b64decode(letters[0]["value_b64"]) == b"{not json"
@@ -118,7 +103,7 @@ def test_bad_records_on_the_topic_are_dead_lettered_and_the_pipeline_keeps_runni
         time.sleep(0.2)
     assert pipeline.wait_count("sensor_readings", 1) == 1
     assert pipeline.count("alerts", "type = 'smoke_high'") == 1
-    letters = dead_letters(pipeline, 4)
+    letters = pipeline.dead_letters(4)
     stages = sorted(letter["stage"] for letter in letters)
     assert stages == ["archive", "archive", "detectors.sensor-rules", "detectors.sensor-rules"]
     garbage = [letter for letter in letters if letter["key_b64"] == base64.b64encode(b"x").decode()]
@@ -159,7 +144,7 @@ def test_console_dead_letters_an_invalid_alert_and_keeps_serving(pipeline_factor
     }
     producer.send(topic, key=b"a-2", value=orjson.dumps(valid)).get(10)
     producer.close()
-    letters = dead_letters(pipeline, 1)
+    letters = pipeline.dead_letters(1)
     assert [letter["stage"] for letter in letters] == ["console"]
     assert "status" in letters[0]["reason"] and letters[0]["topic"] == topic
     url = f"ws://127.0.0.1:{pipeline.console_port}/ws/alerts?token={pipeline.token(Role.operator)}"
